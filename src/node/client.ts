@@ -1,0 +1,166 @@
+// The client side of the opening handshake (RFC 6455 §4.1), on Node's http/https.
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import { acceptKey, isToken, newKey } from './handshake.js';
+import { parseExtensions, formatExtensions } from './extension.js';
+import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
+import { abortHandshake, CLOSE_TIMEOUT, type WebSocket } from './websocket.js';
+
+export interface ClientOptions extends SecureContextOptions {
+  protocolVersion?: number;
+  handshakeTimeout?: number;
+  headers?: Record<string, string>;
+  origin?: string;
+  followRedirects?: boolean;
+  maxRedirects?: number;
+  maxPayload?: number;
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  skipUTF8Validation?: boolean;
+  autoPong?: boolean;
+  closeTimeout?: number;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+  localAddress?: string;
+  family?: number;
+  agent?: http.Agent;
+  host?: string;
+  auth?: string;
+  timeout?: number;
+}
+
+export function connectClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions, redirects = 0): void {
+  const opts = {
+    protocolVersion: 13, maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false, perMessageDeflate: true as boolean | PerMessageDeflateOptions,
+    followRedirects: false, maxRedirects: 10, autoPong: true, closeTimeout: CLOSE_TIMEOUT, ...options,
+  };
+  let url: URL;
+  try {
+    url = address instanceof URL ? address : new URL(address);
+  } catch {
+    throw new SyntaxError(`Invalid URL: ${String(address)}`);
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new SyntaxError('The URL\'s protocol must be one of "ws:", "wss:", "http:", or "https:"');
+  }
+  if (url.hash) throw new SyntaxError('The URL contains a fragment identifier');
+  // As ws: after a redirect, `url` is the URL the connection ended up on.
+  ws._url = url.href;
+  const protocolSet = new Set<string>();
+  for (const p of protocols) {
+    if (typeof p !== 'string' || !isToken(p) || protocolSet.has(p)) {
+      throw new SyntaxError('An invalid or duplicated subprotocol was specified');
+    }
+    protocolSet.add(p);
+  }
+  const secure = url.protocol === 'wss:';
+  const key = newKey();
+  const headers: Record<string, string> = {
+    ...opts.headers,
+    'Sec-WebSocket-Version': String(opts.protocolVersion),
+    'Sec-WebSocket-Key': key,
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+  };
+  let pmd: PerMessageDeflate | null = null;
+  if (opts.perMessageDeflate) {
+    pmd = new PerMessageDeflate(opts.perMessageDeflate === true ? {} : opts.perMessageDeflate, false, opts.maxPayload);
+    headers['Sec-WebSocket-Extensions'] = formatExtensions({ [PerMessageDeflate.extensionName]: [pmd.offer()] });
+  }
+  if (protocolSet.size) headers['Sec-WebSocket-Protocol'] = [...protocolSet].join(',');
+  if (opts.origin) headers[opts.protocolVersion < 13 ? 'Sec-WebSocket-Origin' : 'Origin'] = opts.origin;
+
+  const reqOptions: https.RequestOptions = {
+    ...opts,
+    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port ? Number(url.port) : secure ? 443 : 80,
+    path: url.pathname + url.search,
+    headers,
+    timeout: opts.handshakeTimeout,
+    method: 'GET',
+  };
+  delete (reqOptions as { perMessageDeflate?: unknown }).perMessageDeflate;
+  if (url.username || url.password) reqOptions.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+
+  const req: ClientRequest = (secure ? https : http).request(reqOptions);
+  ws._req = req;
+  if (opts.handshakeTimeout) req.on('timeout', () => abortHandshake(ws, 'Opening handshake has timed out'));
+
+  req.on('error', (err) => {
+    if (ws._req !== req) return;
+    ws._req = null;
+    ws._readyState = 2;
+    ws._emitError(err);
+    ws._emitClose();
+  });
+
+  req.on('response', (res: IncomingMessage) => {
+    const location = res.headers.location;
+    const status = res.statusCode ?? 0;
+    if (location && opts.followRedirects && status >= 300 && status < 400) {
+      if (redirects + 1 > opts.maxRedirects) {
+        abortHandshake(ws, 'Maximum redirects exceeded');
+        return;
+      }
+      req.destroy();
+      ws._req = null;
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        abortHandshake(ws, `Invalid URL: ${location}`);
+        return;
+      }
+      connectClient(ws, next, protocols, options, redirects + 1);
+      return;
+    }
+    if (!ws.emit('unexpected-response', req, res)) {
+      abortHandshake(ws, `Unexpected server response: ${status}`);
+    }
+  });
+
+  req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+    ws.emit('upgrade', res);
+    if (ws.readyState !== 0) return;
+    ws._req = null;
+    const fail = (message: string): void => {
+      socket.destroy();
+      abortHandshake(ws, message);
+    };
+    if (String(res.headers.upgrade ?? '').toLowerCase() !== 'websocket') return fail('Invalid Upgrade header');
+    if (res.headers['sec-websocket-accept'] !== acceptKey(key)) return fail('Invalid Sec-WebSocket-Accept header');
+    const serverProtocol = res.headers['sec-websocket-protocol'];
+    if (serverProtocol !== undefined) {
+      if (!protocolSet.size) return fail('Server sent a subprotocol but none was requested');
+      if (!protocolSet.has(serverProtocol)) return fail('Server sent an invalid subprotocol');
+      ws._protocol = serverProtocol;
+    } else if (protocolSet.size) {
+      return fail('Server sent no subprotocol');
+    }
+    const extHeader = res.headers['sec-websocket-extensions'];
+    let accepted: PerMessageDeflate | null = null;
+    if (extHeader !== undefined) {
+      if (!pmd) return fail('Server sent a Sec-WebSocket-Extensions header but no extension was requested');
+      try {
+        const exts = parseExtensions(extHeader);
+        const names = Object.keys(exts);
+        if (names.length !== 1 || names[0] !== PerMessageDeflate.extensionName) throw new Error('Server indicated an extension that was not requested');
+        pmd.accept(exts[PerMessageDeflate.extensionName]);
+        accepted = pmd;
+        ws._extensions = formatExtensions({ [PerMessageDeflate.extensionName]: [pmd.params!] });
+      } catch {
+        return fail('Invalid Sec-WebSocket-Extensions header');
+      }
+    } else {
+      pmd?.cleanup();
+    }
+    ws._setSocket(socket, head, {
+      maxPayload: opts.maxPayload, skipUTF8Validation: opts.skipUTF8Validation, autoPong: opts.autoPong, closeTimeout: opts.closeTimeout,
+    }, accepted);
+  });
+
+  req.end();
+}

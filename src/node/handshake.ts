@@ -1,0 +1,57 @@
+// Opening handshake pieces shared by server and client (RFC 6455 §4).
+import { createHash, randomBytes } from 'node:crypto';
+
+export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** Sec-WebSocket-Accept for a Sec-WebSocket-Key. */
+export function acceptKey(key: string): string {
+  return createHash('sha1').update(key + GUID).digest('base64');
+}
+
+/** A fresh Sec-WebSocket-Key: base64 of 16 random bytes. */
+export function newKey(): string {
+  return randomBytes(16).toString('base64');
+}
+
+/** A Sec-WebSocket-Key is the base64 encoding of exactly 16 bytes. */
+export function isValidKey(key: string | undefined): key is string {
+  return typeof key === 'string' && /^[+/0-9A-Za-z]{22}==$/.test(key.trim());
+}
+
+/** Splits a comma-separated header into its tokens (trimmed, empty ones dropped). */
+export function tokens(header: string | undefined): string[] {
+  if (!header) return [];
+  return header.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Parses Sec-WebSocket-Protocol: a set of tokens, duplicates and non-tokens rejected. */
+export function parseSubprotocols(header: string | undefined): Set<string> | null {
+  const set = new Set<string>();
+  for (const t of tokens(header)) {
+    if (!TOKEN.test(t) || set.has(t)) return null;
+    set.add(t);
+  }
+  return set;
+}
+
+/** True when a subprotocol name is a valid HTTP token. */
+export function isToken(s: string): boolean {
+  return TOKEN.test(s);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  426: 'Upgrade Required', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** A complete HTTP error response for a refused upgrade. */
+export function httpError(status: number, message?: string, headers: Record<string, string | number> = {}): string {
+  const body = message ?? STATUS_TEXT[status] ?? 'Error';
+  const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`, 'Connection: close', 'Content-Type: text/html',
+    `Content-Length: ${Buffer.byteLength(body)}`];
+  for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  return lines.join('\r\n') + '\r\n\r\n' + body;
+}

@@ -1,0 +1,124 @@
+// The send side of one connection: frames small messages into one buffer per
+// tick (many sends, one socket.write), writes large payloads without copying
+// (header + payload under cork: one writev), and masks for a client.
+import type { Socket } from 'node:net';
+import { writeHeader, headerLength } from '../codec/encoder.js';
+import { maskBytes, randomMaskKey } from '../codec/mask.js';
+
+export type WriteCallback = (err?: Error | null) => void;
+
+// Payloads from 16 KiB up skip the batch copy: a copy of 16 KiB costs about as
+// much as the extra writev entry it saves (memcpy ~10 GB/s ≈ 1.6 µs vs ~1-2 µs
+// per stream write, measured with `npm run bench`'s 1 KiB and 64 KiB echoes).
+const COPY_MAX = 16 * 1024;
+// First batch buffer: 4000 bytes comes from Node's 8 KiB Buffer pool (pooled
+// below 4 KiB), so a tick with one small message allocates nothing new.
+const BATCH_FIRST = 4000;
+// A batch is written once it would pass 64 KiB: one socket read's worth.
+const BATCH_MAX = 64 * 1024;
+
+export class Sender {
+  private readonly socket: Socket;
+  private readonly masked: boolean;
+  private batch: Buffer | null = null;
+  private batchLen = 0;
+  private batchCbs: WriteCallback[] | null = null;
+  private scheduled = false;
+
+  constructor(socket: Socket, masked: boolean) {
+    this.socket = socket;
+    this.masked = masked;
+  }
+
+  /** Bytes framed but not yet handed to the socket. */
+  get pendingBytes(): number { return this.batchLen; }
+
+  /** Frames one payload (a string is written as UTF-8 without an intermediate Buffer). */
+  frame(opcode: number, payload: Buffer | string, fin: boolean, rsv1: boolean, cb?: WriteCallback): void {
+    const len = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    const key = this.masked ? randomMaskKey() : -1;
+    const hl = headerLength(len, this.masked);
+    if (len >= COPY_MAX && typeof payload !== 'string' && !this.masked) {
+      this.flush();
+      const header = Buffer.allocUnsafe(hl);
+      writeHeader(header, 0, opcode, len, fin, rsv1, -1);
+      const s = this.socket;
+      s.cork();
+      s.write(header);
+      if (cb) s.write(payload, cb); else s.write(payload);
+      s.uncork();
+      return;
+    }
+    const batch = this.reserve(hl + len);
+    let o = writeHeader(batch, this.batchLen, opcode, len, fin, rsv1, key);
+    if (typeof payload === 'string') o += batch.write(payload, o);
+    else { payload.copy(batch, o); o += len; }
+    if (key >= 0) maskBytes(batch.subarray(o - len, o), key);
+    this.commit(o, cb);
+  }
+
+  /** Writes bytes already framed elsewhere (a broadcast frame shared by many sockets). */
+  raw(bytes: Buffer, cb?: WriteCallback): void {
+    if (bytes.length >= COPY_MAX) {
+      this.flush();
+      if (cb) this.socket.write(bytes, cb); else this.socket.write(bytes);
+      return;
+    }
+    const batch = this.reserve(bytes.length);
+    bytes.copy(batch, this.batchLen);
+    this.commit(this.batchLen + bytes.length, cb);
+  }
+
+  // The batch buffer with room for `need` more bytes.
+  private reserve(need: number): Buffer {
+    if (this.batchLen + need > BATCH_MAX && this.batchLen > 0) this.flush();
+    const total = this.batchLen + need;
+    let batch = this.batch;
+    if (batch === null) {
+      batch = this.batch = Buffer.allocUnsafe(Math.max(total, BATCH_FIRST));
+    } else if (total > batch.length) {
+      const grown = Buffer.allocUnsafe(Math.max(total, Math.min(batch.length * 2, BATCH_MAX)));
+      batch.copy(grown, 0, 0, this.batchLen);
+      batch = this.batch = grown;
+    }
+    return batch;
+  }
+
+  private commit(end: number, cb: WriteCallback | undefined): void {
+    this.batchLen = end;
+    if (cb) (this.batchCbs ??= []).push(cb);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(flushSender, this);
+    }
+  }
+
+  /** Hands the batch to the socket now. */
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.batch;
+    if (batch === null || this.batchLen === 0) return;
+    const bytes = batch.subarray(0, this.batchLen);
+    const cbs = this.batchCbs;
+    this.batch = null;
+    this.batchLen = 0;
+    this.batchCbs = null;
+    if (this.socket.destroyed) {
+      if (cbs) for (const cb of cbs) cb(new Error('The socket was closed before the data was written'));
+      return;
+    }
+    if (cbs === null) this.socket.write(bytes);
+    else this.socket.write(bytes, (err) => { for (const cb of cbs) cb(err); });
+  }
+
+  /** Drops what was not written (the connection is gone); callbacks get the error. */
+  discard(err: Error): void {
+    const cbs = this.batchCbs;
+    this.batch = null;
+    this.batchLen = 0;
+    this.batchCbs = null;
+    if (cbs) for (const cb of cbs) cb(err);
+  }
+}
+
+function flushSender(s: Sender): void { s.flush(); }

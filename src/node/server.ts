@@ -1,0 +1,306 @@
+// WebSocketServer: ws's upgrade path on Node's http server (RFC 6455 §4.2).
+import { EventEmitter } from 'node:events';
+import http, { type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Socket, AddressInfo } from 'node:net';
+import { acceptKey, httpError, isValidKey, parseSubprotocols, tokens } from './handshake.js';
+import { parseExtensions, formatExtensions } from './extension.js';
+import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
+import { CLOSE_TIMEOUT, WebSocket } from './websocket.js';
+import { Broadcaster, type BroadcastOptions, type BackpressurePolicy } from './broadcast.js';
+
+export interface VerifyClientInfo { origin: string | undefined; secure: boolean; req: IncomingMessage }
+type VerifyClientSync = (info: VerifyClientInfo) => boolean;
+type VerifyClientAsync = (info: VerifyClientInfo, cb: (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => void;
+
+export interface ServerOptions {
+  host?: string;
+  port?: number;
+  backlog?: number;
+  server?: HttpServer | HttpsServer;
+  noServer?: boolean;
+  path?: string;
+  maxPayload?: number;
+  clientTracking?: boolean;
+  verifyClient?: VerifyClientSync | VerifyClientAsync;
+  handleProtocols?: (protocols: Set<string>, req: IncomingMessage) => string | false;
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  skipUTF8Validation?: boolean;
+  autoPong?: boolean;
+  closeTimeout?: number;
+  allowSynchronousEvents?: boolean;
+  /** Time allowed for a request's headers on the server we create (ms); then the socket is closed. */
+  handshakeTimeout?: number;
+  /** Cap on the upgrade request's header section on the server we create (bytes; 431 beyond). */
+  maxHeaderSize?: number;
+  /** Bytes a socket may have queued before broadcast/publish applies `backpressurePolicy`. */
+  maxBackpressure?: number;
+  backpressurePolicy?: BackpressurePolicy;
+  WebSocket?: typeof WebSocket;
+}
+
+const RUNNING = 0, CLOSING = 1, CLOSED = 2;
+const kHandled = Symbol('wasmsocket.upgradeHandled');
+
+export class WebSocketServer extends EventEmitter {
+  readonly options: Required<Pick<ServerOptions, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout' | 'clientTracking'>> & ServerOptions;
+  readonly clients: Set<WebSocket>;
+  private _server: HttpServer | HttpsServer | null = null;
+  private _state = RUNNING;
+  private _removeListeners: (() => void) | null = null;
+  private _shouldEmitClose = false;
+  /** @internal */ readonly _broadcaster: Broadcaster;
+
+  constructor(options: ServerOptions, callback?: () => void) {
+    super();
+    const opts = {
+      maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false, perMessageDeflate: false as boolean | PerMessageDeflateOptions,
+      handleProtocols: undefined, clientTracking: true, verifyClient: undefined, noServer: false, backlog: undefined,
+      server: undefined, host: undefined, path: undefined, port: undefined, autoPong: true, closeTimeout: CLOSE_TIMEOUT,
+      WebSocket, ...options,
+    };
+    if ((opts.port == null && !opts.server && !opts.noServer) ||
+      (opts.port != null && (opts.server || opts.noServer)) || (opts.server && opts.noServer)) {
+      throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
+    }
+    this.options = opts;
+    this.clients = new Set();
+    this._broadcaster = new Broadcaster(opts.maxBackpressure, opts.backpressurePolicy);
+
+    if (opts.port != null) {
+      const server = http.createServer({
+        // A truncated handshake is dropped after handshakeTimeout; Node checks
+        // every connectionsCheckingInterval, so keep that well below it.
+        headersTimeout: opts.handshakeTimeout ?? 10_000,
+        requestTimeout: opts.handshakeTimeout ?? 10_000,
+        connectionsCheckingInterval: Math.min(1000, opts.handshakeTimeout ?? 10_000),
+        maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
+      }, (_req, res) => {
+        const body = http.STATUS_CODES[426]!;
+        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
+        res.end(body);
+      });
+      server.listen(opts.port, opts.host, opts.backlog, callback);
+      this._server = server;
+    } else if (opts.server) {
+      this._server = opts.server;
+    }
+    if (this._server) {
+      const server = this._server;
+      const onListening = (): void => { this.emit('listening'); };
+      const onError = (err: Error): void => { this.emit('error', err); };
+      const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+        this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
+      };
+      server.on('listening', onListening);
+      server.on('error', onError);
+      server.on('upgrade', onUpgrade);
+      this._removeListeners = () => {
+        server.removeListener('listening', onListening);
+        server.removeListener('error', onError);
+        server.removeListener('upgrade', onUpgrade);
+      };
+    }
+  }
+
+  address(): AddressInfo | string | null {
+    if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
+    if (!this._server) return null;
+    return this._server.address();
+  }
+
+  /** Stops accepting connections; 'close' follows once every tracked client has closed. */
+  close(cb?: (err?: Error) => void): void {
+    if (this._state === CLOSED) {
+      if (cb) this.once('close', () => cb(new Error('The server is not running')));
+      process.nextTick(() => this.emit('close'));
+      return;
+    }
+    if (cb) this.once('close', cb);
+    if (this._state === CLOSING) return;
+    this._state = CLOSING;
+    if (this.options.noServer || this.options.server) {
+      this._removeListeners?.();
+      this._removeListeners = null;
+      this._server = null;
+      this._emitCloseWhenEmpty();
+      return;
+    }
+    const server = this._server!;
+    this._removeListeners?.();
+    this._removeListeners = null;
+    this._server = null;
+    server.close(() => this._emitCloseWhenEmpty());
+  }
+
+  private _emitCloseWhenEmpty(): void {
+    if (this.options.clientTracking && this.clients.size > 0) {
+      this._shouldEmitClose = true;
+      return;
+    }
+    this._state = CLOSED;
+    process.nextTick(() => this.emit('close'));
+  }
+
+  /** Whether the request's path matches the `path` option. */
+  shouldHandle(req: IncomingMessage): boolean {
+    if (this.options.path) {
+      const index = req.url!.indexOf('?');
+      const pathname = index !== -1 ? req.url!.slice(0, index) : req.url;
+      if (pathname !== this.options.path) return false;
+    }
+    return true;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
+    socket.on('error', socketOnError);
+    const key = req.headers['sec-websocket-key'];
+    const upgrade = req.headers.upgrade;
+    const version = Number(req.headers['sec-websocket-version']);
+    if (req.method !== 'GET') return this._refuse(socket, req, 405, 'Invalid HTTP method');
+    if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return this._refuse(socket, req, 400, 'Invalid Upgrade header');
+    if (!tokens(req.headers.connection).some((t) => t.toLowerCase() === 'upgrade')) return this._refuse(socket, req, 400, 'Invalid Connection header');
+    if (!isValidKey(key)) return this._refuse(socket, req, 400, 'Missing or invalid Sec-WebSocket-Key header');
+    if (version !== 13) {
+      return this._refuse(socket, req, 426, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13' });
+    }
+    if (!req.headers.host) return this._refuse(socket, req, 400, 'Missing Host header'); // RFC 6455 §4.2.1
+    if (!this.shouldHandle(req)) return this._refuse(socket, req, 400);
+
+    const protocolHeader = req.headers['sec-websocket-protocol'];
+    let protocols = new Set<string>();
+    if (protocolHeader !== undefined) {
+      const parsed = parseSubprotocols(protocolHeader);
+      if (parsed === null) return this._refuse(socket, req, 400, 'Invalid Sec-WebSocket-Protocol header');
+      protocols = parsed;
+    }
+
+    let pmd: PerMessageDeflate | null = null;
+    const extHeader = req.headers['sec-websocket-extensions'];
+    if (this.options.perMessageDeflate && extHeader !== undefined) {
+      const candidate = new PerMessageDeflate(this.options.perMessageDeflate === true ? {} : this.options.perMessageDeflate,
+        true, this.options.maxPayload);
+      let offers;
+      try {
+        offers = parseExtensions(extHeader);
+      } catch {
+        candidate.cleanup();
+        return this._refuse(socket, req, 400, 'Invalid Sec-WebSocket-Extensions header');
+      }
+      const deflateOffers = offers[PerMessageDeflate.extensionName];
+      try {
+        if (deflateOffers) {
+          candidate.accept(deflateOffers);
+          pmd = candidate;
+        }
+      } catch {
+        // No offer we can honour: carry on without the extension (RFC 7692 §5).
+      }
+      if (pmd === null) candidate.cleanup();
+    }
+
+    const verify = this.options.verifyClient;
+    if (verify) {
+      const info: VerifyClientInfo = {
+        origin: req.headers.origin,
+        secure: !!((req.socket as Socket & { authorized?: boolean; encrypted?: boolean }).authorized ||
+          (req.socket as Socket & { encrypted?: boolean }).encrypted),
+        req,
+      };
+      if (verify.length === 2) {
+        (verify as VerifyClientAsync)(info, (ok, code, message, headers) => {
+          if (!ok) {
+            pmd?.cleanup();
+            return this._refuse(socket, req, code || 401, message, headers);
+          }
+          this._complete(pmd, key, protocols, req, socket, head, cb);
+        });
+        return;
+      }
+      if (!(verify as VerifyClientSync)(info)) {
+        pmd?.cleanup();
+        return this._refuse(socket, req, 401);
+      }
+    }
+    this._complete(pmd, key, protocols, req, socket, head, cb);
+  }
+
+  private _complete(pmd: PerMessageDeflate | null, key: string, protocols: Set<string>, req: IncomingMessage,
+    socket: Duplex, head: Buffer, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
+    if (!socket.readable || !socket.writable) { pmd?.cleanup(); socket.destroy(); return; }
+    const s = socket as Duplex & { [kHandled]?: boolean };
+    if (s[kHandled]) {
+      throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
+    }
+    if (this._state > RUNNING) { pmd?.cleanup(); return abortUpgrade(socket, 503); }
+    s[kHandled] = true;
+    const headers = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade',
+      `Sec-WebSocket-Accept: ${acceptKey(key.trim())}`];
+    const WS = this.options.WebSocket ?? WebSocket;
+    const ws = new WS(null);
+    ws._broadcaster = this._broadcaster;
+    if (protocols.size) {
+      const chosen = this.options.handleProtocols ? this.options.handleProtocols(protocols, req) : protocols.values().next().value;
+      if (chosen) {
+        headers.push(`Sec-WebSocket-Protocol: ${chosen}`);
+        ws._protocol = chosen;
+      }
+    }
+    if (pmd) {
+      const value = formatExtensions({ [PerMessageDeflate.extensionName]: [pmd.params!] });
+      headers.push(`Sec-WebSocket-Extensions: ${value}`);
+      ws._extensions = value;
+    }
+    this.emit('headers', headers, req);
+    socket.write(headers.concat('\r\n').join('\r\n'));
+    socket.removeListener('error', socketOnError);
+    ws._setSocket(socket as Socket, head, {
+      maxPayload: this.options.maxPayload, skipUTF8Validation: this.options.skipUTF8Validation,
+      autoPong: this.options.autoPong, closeTimeout: this.options.closeTimeout,
+    }, pmd);
+    if (this.options.clientTracking) {
+      this.clients.add(ws);
+      ws.on('close', () => {
+        this.clients.delete(ws);
+        if (this._shouldEmitClose && !this.clients.size) {
+          this._shouldEmitClose = false;
+          this._state = CLOSED;
+          process.nextTick(() => this.emit('close'));
+        }
+      });
+    }
+    cb(ws, req);
+  }
+
+  // ws's `wsClientError` hook: the user may answer a bad request themselves.
+  private _refuse(socket: Duplex, req: IncomingMessage, code: number, message?: string, headers?: Record<string, string>): void {
+    if (this.listenerCount('wsClientError')) {
+      const err = Object.assign(new Error(message ?? http.STATUS_CODES[code]), { code: 'WS_ERR_HANDSHAKE', statusCode: code });
+      this.emit('wsClientError', err, socket, req);
+      return;
+    }
+    abortUpgrade(socket, code, message, headers);
+  }
+
+  /** Sends one message to every open client, framed (and compressed) once. */
+  broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
+    return this._broadcaster.broadcast(this.clients, data, options);
+  }
+
+  /** Sends one message to every subscriber of `topic`, framed once. */
+  publish(topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
+    return this._broadcaster.publish(topic, data, options);
+  }
+}
+
+function socketOnError(this: Duplex): void {
+  this.destroy();
+}
+
+function abortUpgrade(socket: Duplex, code: number, message?: string, headers?: Record<string, string>): void {
+  socket.removeListener('error', socketOnError);
+  socket.on('error', () => {});
+  if (socket.writable) socket.end(httpError(code, message, headers));
+  else socket.destroy();
+}

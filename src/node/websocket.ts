@@ -1,0 +1,591 @@
+// One WebSocket connection, server or client side: ws's Node API and the
+// browser's WebSocket API on the same object. Bytes go through the wasm codec
+// (src/codec); this file owns state, events and the close handshake.
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { isUtf8 } from 'node:buffer';
+import { FrameDecoder, type DecoderHandler } from '../codec/decoder.js';
+import { encodeClosePayload } from '../codec/close.js';
+import { ProtocolError } from '../codec/errors.js';
+import { Sender, type WriteCallback } from './sender.js';
+import { CloseEvent, ErrorEvent, EVENT_TYPES, kForOnEventAttribute, kListener, MessageEvent, WsEvent,
+  type EventListenerLike, type EventType, type Wrapped } from './events.js';
+import type { PerMessageDeflate } from './permessage-deflate.js';
+import { connectClient, type ClientOptions } from './client.js';
+import type { Broadcaster } from './broadcast.js';
+
+export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
+export type Data = Buffer | ArrayBuffer | Buffer[] | Blob;
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | Blob | number;
+
+export interface SendOptions { binary?: boolean; compress?: boolean; fin?: boolean; mask?: boolean }
+
+export interface ConnectionOptions {
+  maxPayload: number;
+  skipUTF8Validation: boolean;
+  autoPong: boolean;
+  closeTimeout: number;
+  allowSynchronousEvents?: boolean;
+}
+
+const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
+const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10;
+const EMPTY = Buffer.alloc(0);
+const kWs = Symbol('wasmsocket.websocket');
+const NOOP = (): void => {};
+
+/** Default close timeout: how long we wait for the peer's close frame / TCP close (ws's 30 s). */
+export const CLOSE_TIMEOUT = 30_000;
+
+type SocketWithWs = Socket & { [kWs]?: WebSocket };
+
+function toBuffer(data: Exclude<SendData, Blob | number | string>): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data as unknown as Uint8Array);
+}
+
+// Bridges decoder events to the connection (one small object per connection).
+class Receiver implements DecoderHandler {
+  constructor(private readonly ws: WebSocket) {}
+  onMessage(data: Uint8Array, isBinary: boolean, compressed: boolean): void { this.ws._onMessage(data as Buffer, isBinary, compressed); }
+  onPing(data: Uint8Array): void { this.ws._onPing(data as Buffer); }
+  onPong(data: Uint8Array): void { this.ws._onPong(data as Buffer); }
+  onClose(code: number, _reason: string, payload: Uint8Array): void { this.ws._onCloseFrame(code, payload as Buffer); }
+  onError(err: ProtocolError): void { this.ws._onProtocolError(err); }
+}
+
+const bufferAlloc = (n: number): Uint8Array => Buffer.allocUnsafe(n);
+
+export class WebSocket extends EventEmitter {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSING = CLOSING;
+  static readonly CLOSED = CLOSED;
+  readonly CONNECTING = CONNECTING;
+  readonly OPEN = OPEN;
+  readonly CLOSING = CLOSING;
+  readonly CLOSED = CLOSED;
+
+  /** @internal */ _readyState = CONNECTING;
+  /** @internal */ _isServer: boolean;
+  /** @internal */ _socket: Socket | null = null;
+  /** @internal */ _req: ClientRequest | null = null;
+  /** @internal */ _protocol = '';
+  /** @internal */ _extensions = '';
+  /** @internal */ _pmd: PerMessageDeflate | null = null;
+  /** @internal */ _url = '';
+  /** @internal The server's fan-out, for subscribe()/publish(). */ _broadcaster: Broadcaster | null = null;
+  private _topics: Set<string> | null = null;
+  private _binaryType: BinaryType = 'nodebuffer';
+  private _decoder: FrameDecoder | null = null;
+  private _sender: Sender | null = null;
+  private _opts: ConnectionOptions = { maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false, autoPong: true, closeTimeout: CLOSE_TIMEOUT };
+  private _closeCode = 1006;
+  private _closeReason: Buffer = EMPTY;
+  private _closeFrameReceived = false;
+  private _closeFrameSent = false;
+  private _closeTimer: NodeJS.Timeout | null = null;
+  private _errorEmitted = false;
+  private _paused = false;
+  private _protocolFailed = false;
+  /** Opcode of a fragmented send in progress (send with fin: false), 0 when none. */
+  private _fragmentOpcode = 0;
+  private _fragmentCompressed = false;
+  /** Sends waiting behind async work (a Blob being read, a message being deflated), in order. */
+  private _sendQueue: Array<() => void> | null = null;
+  private _queuedBytes = 0;
+  /** Received messages waiting behind an inflation, in order. */
+  private _recvQueue: Array<() => void> | null = null;
+  private _inflating = false;
+
+  constructor(address: string | URL | null, protocols?: string | string[] | ClientOptions, options?: ClientOptions) {
+    super();
+    if (address === null) {
+      this._isServer = true;
+      return;
+    }
+    this._isServer = false;
+    if (protocols !== undefined && !Array.isArray(protocols) && typeof protocols === 'object') {
+      options = protocols;
+      protocols = [];
+    }
+    const list = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : protocols;
+    connectClient(this, address, list, options ?? {});
+  }
+
+  get readyState(): number { return this._readyState; }
+  get protocol(): string { return this._protocol; }
+  get extensions(): string { return this._extensions; }
+  get url(): string { return this._url; }
+  get isPaused(): boolean { return this._paused; }
+  get binaryType(): BinaryType { return this._binaryType; }
+  set binaryType(type: BinaryType) {
+    if (type === 'nodebuffer' || type === 'arraybuffer' || type === 'fragments' || type === 'blob') this._binaryType = type;
+  }
+
+  /** Bytes queued by send() and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    const s = this._socket;
+    return this._queuedBytes + (this._sender ? this._sender.pendingBytes : 0) + (s ? s.writableLength : 0);
+  }
+
+  // ---- browser-style event API ----
+  get onopen(): EventListenerLike | null { return this._getOn('open'); }
+  set onopen(h: EventListenerLike | null) { this._setOn('open', h); }
+  get onmessage(): EventListenerLike | null { return this._getOn('message'); }
+  set onmessage(h: EventListenerLike | null) { this._setOn('message', h); }
+  get onerror(): EventListenerLike | null { return this._getOn('error'); }
+  set onerror(h: EventListenerLike | null) { this._setOn('error', h); }
+  get onclose(): EventListenerLike | null { return this._getOn('close'); }
+  set onclose(h: EventListenerLike | null) { this._setOn('close', h); }
+
+  addEventListener(type: string, handler: EventListenerLike | null, options: { once?: boolean } = {}): void {
+    if (handler === null || !EVENT_TYPES.includes(type as EventType)) return;
+    for (const l of this.listeners(type) as Wrapped[]) {
+      if (l[kListener] === handler && !l[kForOnEventAttribute]) return;
+    }
+    const wrapped = this._wrap(type as EventType, handler);
+    if (options.once) this.once(type, wrapped); else this.on(type, wrapped);
+  }
+
+  removeEventListener(type: string, handler: EventListenerLike | null): void {
+    for (const l of this.listeners(type) as Wrapped[]) {
+      if (l[kListener] === handler && !l[kForOnEventAttribute]) {
+        this.removeListener(type, l);
+        return;
+      }
+    }
+  }
+
+  dispatchEvent(event: WsEvent): boolean {
+    for (const l of this.listeners(event.type) as Wrapped[]) if (l[kListener]) call(l[kListener], this, event);
+    return true;
+  }
+
+  private _getOn(type: EventType): EventListenerLike | null {
+    for (const l of this.listeners(type) as Wrapped[]) if (l[kForOnEventAttribute]) return l[kListener];
+    return null;
+  }
+
+  private _setOn(type: EventType, handler: EventListenerLike | null): void {
+    for (const l of this.listeners(type) as Wrapped[]) {
+      if (l[kForOnEventAttribute]) { this.removeListener(type, l); break; }
+    }
+    if (typeof handler !== 'function' && !(handler && typeof handler === 'object')) return;
+    const wrapped = this._wrap(type, handler);
+    wrapped[kForOnEventAttribute] = true;
+    this.on(type, wrapped);
+  }
+
+  private _wrap(type: EventType, handler: EventListenerLike): Wrapped {
+    let fn: (...args: unknown[]) => void;
+    const self = this;
+    switch (type) {
+      case 'open': fn = function onOpen() { call(handler, self, new WsEvent('open', self)); }; break;
+      case 'message': fn = function onMessage(data: unknown, isBinary: unknown) {
+        call(handler, self, new MessageEvent('message', { data: isBinary ? data : String(data) }, self));
+      }; break;
+      case 'close': fn = function onClose(code: unknown, reason: unknown) {
+        call(handler, self, new CloseEvent('close', {
+          code: code as number, reason: String(reason), wasClean: self._closeFrameReceived && self._closeFrameSent,
+        }, self));
+      }; break;
+      case 'error': fn = function onError(err: unknown) {
+        call(handler, self, new ErrorEvent('error', { error: err, message: (err as Error)?.message ?? '' }, self));
+      }; break;
+    }
+    const w = fn as Wrapped;
+    w[kListener] = handler;
+    return w;
+  }
+
+  // ---- connection set-up ----
+
+  /** @internal Takes over an upgraded socket: from here on the connection is OPEN. */
+  _setSocket(socket: Socket, head: Buffer, opts: ConnectionOptions, pmd: PerMessageDeflate | null): void {
+    this._opts = opts;
+    this._pmd = pmd;
+    this._socket = socket;
+    (socket as SocketWithWs)[kWs] = this;
+    this._decoder = new FrameDecoder(new Receiver(this), {
+      isServer: this._isServer, maxPayload: opts.maxPayload, perMessageDeflate: pmd !== null,
+      skipUTF8Validation: opts.skipUTF8Validation, alloc: bufferAlloc, isUtf8,
+    });
+    this._sender = new Sender(socket, !this._isServer);
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    if (head.length > 0) socket.unshift(head);
+    socket.on('close', socketOnClose);
+    socket.on('data', socketOnData);
+    socket.on('end', socketOnEnd);
+    socket.on('error', socketOnError);
+    this._readyState = OPEN;
+    this.emit('open');
+  }
+
+  // ---- receiving ----
+
+  /** @internal */
+  _onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void {
+    if (compressed) {
+      this._enqueueReceived(() => this._inflate(data, isBinary));
+      return;
+    }
+    if (this._recvQueue !== null) {
+      this._recvQueue.push(() => this._deliver(data, isBinary));
+      return;
+    }
+    this._deliver(data, isBinary);
+  }
+
+  private _deliver(data: Buffer, isBinary: boolean): void {
+    if (this._readyState === CLOSED) return;
+    this.emit('message', isBinary ? this._asBinaryType(data) : data, isBinary);
+  }
+
+  private _asBinaryType(data: Buffer): Data {
+    switch (this._binaryType) {
+      case 'nodebuffer': return data;
+      case 'arraybuffer': return data.buffer.slice(data.byteOffset, data.byteOffset + data.length) as ArrayBuffer;
+      case 'fragments': return [data];
+      case 'blob': return new Blob([data as Uint8Array<ArrayBuffer>]);
+    }
+  }
+
+  // Keeps receive order while a message inflates; the socket is paused meanwhile
+  // so what waits is bounded by one read.
+  private _enqueueReceived(task: () => void): void {
+    if (this._recvQueue === null && !this._inflating) { task(); return; }
+    (this._recvQueue ??= []).push(task);
+  }
+
+  private _inflate(data: Buffer, isBinary: boolean): void {
+    const pmd = this._pmd;
+    if (!pmd) return;
+    this._inflating = true;
+    this._recvQueue ??= [];
+    this._socket?.pause();
+    pmd.decompressMessage(data, (err, result) => {
+      this._inflating = false;
+      if (this._readyState === CLOSED) return;
+      if (err || !result) {
+        const e = err as (Error & { code?: string | number; closeCode?: number }) | null;
+        const code = typeof e?.closeCode === 'number' ? e.closeCode : typeof e?.code === 'number' ? e.code : 1007;
+        this._recvQueue = null;
+        this._onProtocolError(new ProtocolError(e?.message ?? 'Inflate failed', code,
+          code === 1009 ? 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' : 'WS_ERR_INVALID_COMPRESSED_DATA'));
+        return;
+      }
+      if (!isBinary && !this._opts.skipUTF8Validation && !isUtf8(result)) {
+        this._recvQueue = null;
+        this._onProtocolError(new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 1007, 'WS_ERR_INVALID_UTF8'));
+        return;
+      }
+      this._deliver(result, isBinary);
+      this._drainReceived();
+    });
+  }
+
+  private _drainReceived(): void {
+    const q = this._recvQueue;
+    while (q !== null && q.length > 0 && !this._inflating) q.shift()!();
+    if (!this._inflating) {
+      this._recvQueue = null;
+      if (!this._paused && this._readyState !== CLOSED) this._socket?.resume();
+    }
+  }
+
+  /** @internal */
+  _onPing(data: Buffer): void {
+    this._enqueueReceived(() => {
+      if (this._opts.autoPong && this._readyState === OPEN) this.pong(data, !this._isServer, NOOP);
+      this.emit('ping', data);
+    });
+  }
+
+  /** @internal */
+  _onPong(data: Buffer): void {
+    this._enqueueReceived(() => this.emit('pong', data));
+  }
+
+  /** @internal */
+  _onCloseFrame(code: number, reason: Buffer): void {
+    this._enqueueReceived(() => {
+      this._closeFrameReceived = true;
+      this._closeCode = code;
+      this._closeReason = Buffer.from(reason.subarray(2));
+      if (code === 1005) this.close(); else this.close(code, this._closeReason);
+    });
+  }
+
+  /** @internal A protocol violation: close with its code, report it, keep the process up. */
+  _onProtocolError(err: ProtocolError): void {
+    if (this._protocolFailed) return;
+    this._protocolFailed = true;
+    this._recvQueue = null;
+    this._closeCode = 1006;
+    if (this._readyState === OPEN) this.close(err.closeCode);
+    else this._socket?.end();
+    this._emitError(err);
+  }
+
+  /** @internal Emits 'error' where someone listens: a peer's bad input must not crash the process. */
+  _emitError(err: Error): void {
+    if (this._errorEmitted) return;
+    this._errorEmitted = true;
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  // ---- sending ----
+
+  send(data: SendData, options?: SendOptions | WriteCallback, cb?: WriteCallback): void {
+    if (typeof options === 'function') { cb = options; options = {}; }
+    if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) { this._sendAfterClose(data, cb); return; }
+    const opts = options ?? {};
+    const binary = opts.binary ?? typeof data !== 'string';
+    const fin = opts.fin !== false;
+    const compress = this._pmd !== null && opts.compress !== false;
+    if (this._sendQueue !== null || data instanceof Blob || (compress && this._shouldCompress(data))) {
+      this._queueSend(data, binary, fin, compress, cb);
+      return;
+    }
+    this._sendNow(data as string | Buffer | ArrayBuffer | ArrayBufferView, binary, fin, false, cb);
+  }
+
+  private _shouldCompress(data: SendData): boolean {
+    if (this._fragmentOpcode !== 0) return this._fragmentCompressed;
+    const len = typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Blob ? data.size
+      : (data as ArrayBufferView | ArrayBuffer).byteLength;
+    return len >= this._pmd!.threshold;
+  }
+
+  private _sendNow(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean, fin: boolean, rsv1: boolean, cb?: WriteCallback): void {
+    let opcode: number;
+    if (this._fragmentOpcode === 0) {
+      opcode = binary ? OP_BINARY : OP_TEXT;
+      if (!fin) { this._fragmentOpcode = opcode; this._fragmentCompressed = rsv1; }
+    } else {
+      opcode = 0;
+      rsv1 = false;
+      if (fin) this._fragmentOpcode = 0;
+    }
+    const payload = typeof data === 'string' ? data : toBuffer(data);
+    this._sender!.frame(opcode, payload, fin, rsv1, cb);
+  }
+
+  // Sends that need async work first (Blob, deflate) go through one ordered queue.
+  private _queueSend(data: SendData, binary: boolean, fin: boolean, compress: boolean, cb?: WriteCallback): void {
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Blob ? data.size
+      : (data as ArrayBufferView).byteLength;
+    this._queuedBytes += size;
+    const run = (): void => {
+      const next = (bytes: Buffer | string): void => {
+        this._queuedBytes -= size;
+        if (this._readyState !== OPEN) { this._sendAfterClose(bytes, cb); this._nextSend(); return; }
+        const wantCompress = compress && (this._fragmentOpcode !== 0 ? this._fragmentCompressed
+          : (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) >= this._pmd!.threshold);
+        if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb); this._nextSend(); return; }
+        const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+        this._pmd!.compress(buf, fin, (err, out) => {
+          if (err || !out) {
+            cb?.(err ?? new Error('Compression failed'));
+            this._nextSend();
+            return;
+          }
+          if (this._readyState === OPEN) this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb);
+          else this._sendAfterClose(out, cb);
+          this._nextSend();
+        });
+      };
+      if (data instanceof Blob) data.arrayBuffer().then((ab) => next(Buffer.from(ab)), (err) => { cb?.(err); this._nextSend(); });
+      else next(typeof data === 'string' ? data : toBuffer(data as Buffer));
+    };
+    if (this._sendQueue === null) { this._sendQueue = []; run(); }
+    else this._sendQueue.push(run);
+  }
+
+  private _nextSend(): void {
+    const q = this._sendQueue;
+    if (q === null) return;
+    const next = q.shift();
+    if (next) next(); else this._sendQueue = null;
+  }
+
+  private _sendAfterClose(data: SendData, cb?: WriteCallback): void {
+    if (cb) {
+      const err = new Error(`WebSocket is not open: readyState ${this._readyState} (${READY_STATES[this._readyState]})`);
+      process.nextTick(cb, err);
+    }
+  }
+
+  ping(data?: SendData, mask?: boolean | WriteCallback, cb?: WriteCallback): void {
+    this._control(OP_PING, data, mask, cb);
+  }
+
+  pong(data?: SendData, mask?: boolean | WriteCallback, cb?: WriteCallback): void {
+    this._control(OP_PONG, data, mask, cb);
+  }
+
+  private _control(opcode: number, data: SendData | undefined, mask: boolean | WriteCallback | undefined, cb?: WriteCallback): void {
+    if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    if (typeof data === 'function') { cb = data as unknown as WriteCallback; data = undefined; }
+    else if (typeof mask === 'function') { cb = mask; }
+    if (typeof data === 'number') data = data.toString();
+    const payload = data === undefined ? EMPTY : typeof data === 'string' ? Buffer.from(data)
+      : data instanceof Blob ? null : toBuffer(data);
+    if (payload === null) throw new TypeError('Blob payloads are not supported for ping and pong');
+    if (payload.length > 125) throw new RangeError('The data size must not be greater than 125 bytes');
+    if (this._readyState !== OPEN) { this._sendAfterClose(payload, cb); return; }
+    this._sender!.frame(opcode, payload, true, false, cb);
+  }
+
+  // ---- closing ----
+
+  close(code?: number, reason?: string | Buffer): void {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      abortHandshake(this, 'WebSocket was closed before the connection was established');
+      return;
+    }
+    const socket = this._socket!;
+    if (this._readyState === CLOSING) {
+      if (this._closeFrameSent && (this._closeFrameReceived || this._protocolFailed)) socket.end();
+      return;
+    }
+    const payload = Buffer.from(encodeClosePayload(code, reason));
+    this._readyState = CLOSING;
+    this._sender!.frame(OP_CLOSE, payload, true, false, (err) => {
+      if (err) return;
+      this._closeFrameSent = true;
+      if (this._closeFrameReceived || this._protocolFailed) socket.end();
+    });
+    this._sender!.flush();
+    this._closeTimer = setTimeout(() => socket.destroy(), this._opts.closeTimeout);
+  }
+
+  terminate(): void {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      abortHandshake(this, 'WebSocket was closed before the connection was established');
+      return;
+    }
+    this._readyState = CLOSING;
+    this._socket!.destroy();
+  }
+
+  pause(): void {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = true;
+    this._socket!.pause();
+  }
+
+  resume(): void {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = false;
+    if (!this._inflating) this._socket!.resume();
+  }
+
+  /** @internal Frames bytes already framed elsewhere (broadcast): same order as send(). */
+  _sendRaw(frame: Buffer, cb?: WriteCallback): boolean {
+    if (this._readyState !== OPEN) return false;
+    if (this._sendQueue !== null) {
+      this._sendQueue.push(() => { this._sender!.raw(frame, cb); this._nextSend(); });
+      return true;
+    }
+    this._sender!.raw(frame, cb);
+    return true;
+  }
+
+  // ---- topics (uWebSockets-style pub/sub, served by the WebSocketServer) ----
+
+  /** Subscribes this connection to `topic`; `wss.publish(topic, data)` reaches it. */
+  subscribe(topic: string): boolean {
+    if (!this._broadcaster || this._readyState !== OPEN) return false;
+    (this._topics ??= new Set()).add(topic);
+    this._broadcaster.subscribe(this, topic);
+    return true;
+  }
+
+  unsubscribe(topic: string): boolean {
+    if (!this._broadcaster || !this._topics?.delete(topic)) return false;
+    return this._broadcaster.unsubscribe(this, topic);
+  }
+
+  isSubscribed(topic: string): boolean { return this._topics?.has(topic) ?? false; }
+
+  getTopics(): string[] { return this._topics ? [...this._topics] : []; }
+
+  /** @internal The socket closed: the connection is over. */
+  _onSocketClose(): void {
+    this._readyState = CLOSING;
+    if (this._closeTimer) clearTimeout(this._closeTimer);
+    this._decoder?.reset();
+    this._sender?.discard(new Error('WebSocket is not open: readyState 3 (CLOSED)'));
+    this._pmd?.cleanup();
+    this._recvQueue = null;
+    this._sendQueue = null;
+    if (this._topics && this._broadcaster) for (const t of this._topics) this._broadcaster.unsubscribe(this, t);
+    this._topics = null;
+    this._readyState = CLOSED;
+    this.emit('close', this._closeCode, this._closeReason);
+  }
+
+  /** @internal Ends a connection that never opened (handshake failure). */
+  _emitClose(): void {
+    this._readyState = CLOSED;
+    this.emit('close', this._closeCode, this._closeReason);
+  }
+}
+
+function call(handler: EventListenerLike, thisArg: unknown, event: WsEvent): void {
+  if (typeof handler === 'object' && handler !== null && typeof handler.handleEvent === 'function') handler.handleEvent.call(handler, event);
+  else (handler as (e: WsEvent) => void).call(thisArg, event);
+}
+
+/** @internal Fails a connection still in CONNECTING: error, then close (as the browser does). */
+export function abortHandshake(ws: WebSocket, message: string): void {
+  ws._readyState = CLOSING;
+  const err = new Error(message);
+  const req = ws._req;
+  if (req) {
+    ws._req = null;
+    req.destroy();
+  }
+  if (ws._socket) ws._socket.destroy();
+  process.nextTick(() => {
+    ws._emitError(err);
+    ws._emitClose();
+  });
+}
+
+function socketOnData(this: SocketWithWs, chunk: Buffer): void {
+  const ws = this[kWs]!;
+  (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
+}
+
+function socketOnEnd(this: SocketWithWs): void {
+  const ws = this[kWs]!;
+  ws._readyState = CLOSING;
+  this.end();
+}
+
+function socketOnClose(this: SocketWithWs): void {
+  const ws = this[kWs]!;
+  this.removeListener('data', socketOnData);
+  this.removeListener('end', socketOnEnd);
+  ws._onSocketClose();
+}
+
+function socketOnError(this: SocketWithWs): void {
+  const ws = this[kWs]!;
+  this.removeListener('error', socketOnError);
+  this.on('error', NOOP);
+  ws._readyState = CLOSING;
+  this.destroy();
+}
