@@ -70,7 +70,10 @@ export class Broadcaster {
 
   private deliver(ws: WebSocket, frame: Buffer): boolean {
     if (ws.readyState !== OPEN) return false;
-    if (ws.bufferedAmount + frame.length > this.maxBackpressure) {
+    // The backlog is what the socket holds: this tick's unflushed batch is left
+    // out (the sender flushes it at 64 KiB), or a fast reader would be dropped
+    // for a burst sent within one tick.
+    if (ws._backlog() + frame.length > this.maxBackpressure) {
       if (this.policy === 'skip') {
         this.skipped++;
         return false;

@@ -111,13 +111,16 @@ export class Sender {
     else this.socket.write(bytes, (err) => { for (const cb of cbs) cb(err); });
   }
 
-  /** Drops what was not written (the connection is gone); callbacks get the error. */
-  discard(err: Error): void {
+  /** Drops what was not written (the connection is gone); callbacks get an error. */
+  discard(): void {
     const cbs = this.batchCbs;
     this.batch = null;
     this.batchLen = 0;
     this.batchCbs = null;
-    if (cbs) for (const cb of cbs) cb(err);
+    if (cbs) {
+      const err = new Error('WebSocket is not open: readyState 3 (CLOSED)');
+      for (const cb of cbs) cb(err);
+    }
   }
 }
 

@@ -283,7 +283,11 @@ export class WebSocketServer extends EventEmitter {
     abortUpgrade(socket, code, message, headers);
   }
 
-  /** Sends one message to every open client, framed (and compressed) once. */
+  /**
+   * Sends one message to every open client, framed once (uncompressed: RSV1 clear
+   * is valid on a deflate connection, and one compressed frame cannot serve
+   * peers whose compression contexts differ).
+   */
   broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
     return this._broadcaster.broadcast(this.clients, data, options);
   }

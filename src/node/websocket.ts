@@ -97,7 +97,11 @@ export class WebSocket extends EventEmitter {
   private _fragmentCompressed = false;
   /** Sends waiting behind async work (a Blob being read, a message being deflated), in order. */
   private _sendQueue: Array<() => void> | null = null;
+  /** close() was called while sends were queued: the close frame waits behind them (as in ws). */
+  private _closeQueued = false;
   private _queuedBytes = 0;
+  /** Broadcast frames (and their callbacks) waiting for a fragmented send to finish. */
+  private _heldFrames: Array<Buffer | WriteCallback | undefined> | null = null;
   /** Received messages waiting behind an inflation, in order. */
   private _recvQueue: Array<() => void> | null = null;
   private _inflating = false;
@@ -377,6 +381,7 @@ export class WebSocket extends EventEmitter {
     }
     const payload = typeof data === 'string' ? data : toBuffer(data);
     this._sender!.frame(opcode, payload, fin, rsv1, cb);
+    if (fin && opcode === 0) this._releaseHeldFrames();
   }
 
   // Sends that need async work first (Blob, deflate) go through one ordered queue.
@@ -387,7 +392,7 @@ export class WebSocket extends EventEmitter {
     const run = (): void => {
       const next = (bytes: Buffer | string): void => {
         this._queuedBytes -= size;
-        if (this._readyState !== OPEN) { this._sendAfterClose(bytes, cb); this._nextSend(); return; }
+        if (!this._canSendQueued()) { this._sendAfterClose(bytes, cb); this._nextSend(); return; }
         const wantCompress = compress && (this._fragmentOpcode !== 0 ? this._fragmentCompressed
           : (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) >= this._pmd!.threshold);
         if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb); this._nextSend(); return; }
@@ -398,7 +403,7 @@ export class WebSocket extends EventEmitter {
             this._nextSend();
             return;
           }
-          if (this._readyState === OPEN) this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb);
+          if (this._canSendQueued()) this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb);
           else this._sendAfterClose(out, cb);
           this._nextSend();
         });
@@ -408,6 +413,11 @@ export class WebSocket extends EventEmitter {
     };
     if (this._sendQueue === null) { this._sendQueue = []; run(); }
     else this._sendQueue.push(run);
+  }
+
+  // A queued send still goes out while its close() waits behind it in the queue.
+  private _canSendQueued(): boolean {
+    return this._readyState === OPEN || (this._closeQueued && this._readyState === CLOSING);
   }
 
   private _nextSend(): void {
@@ -460,12 +470,23 @@ export class WebSocket extends EventEmitter {
     }
     const payload = Buffer.from(encodeClosePayload(code, reason));
     this._readyState = CLOSING;
-    this._sender!.frame(OP_CLOSE, payload, true, false, (err) => {
-      if (err) return;
-      this._closeFrameSent = true;
-      if (this._closeFrameReceived || this._protocolFailed) socket.end();
-    });
-    this._sender!.flush();
+    const writeClose = (): void => {
+      this._closeQueued = false;
+      this._sender!.frame(OP_CLOSE, payload, true, false, (err) => {
+        if (err) return;
+        this._closeFrameSent = true;
+        if (this._closeFrameReceived || this._protocolFailed) socket.end();
+      });
+      this._sender!.flush();
+    };
+    // Sends waiting on async work (a Blob being read, a message being deflated)
+    // go out first: ws queues the close frame behind them too.
+    if (this._sendQueue !== null) {
+      this._closeQueued = true;
+      this._sendQueue.push(() => { writeClose(); this._nextSend(); });
+    } else {
+      writeClose();
+    }
     this._closeTimer = setTimeout(() => socket.destroy(), this._opts.closeTimeout);
   }
 
@@ -491,15 +512,45 @@ export class WebSocket extends EventEmitter {
     if (!this._inflating) this._socket!.resume();
   }
 
-  /** @internal Frames bytes already framed elsewhere (broadcast): same order as send(). */
+  /**
+   * @internal Writes a frame framed elsewhere (broadcast), in order with send().
+   * While a fragmented send is open (send with fin: false) it waits for the last
+   * fragment: a data frame may not land inside another message.
+   */
   _sendRaw(frame: Buffer, cb?: WriteCallback): boolean {
     if (this._readyState !== OPEN) return false;
     if (this._sendQueue !== null) {
-      this._sendQueue.push(() => { this._sender!.raw(frame, cb); this._nextSend(); });
+      this._sendQueue.push(() => { this._writeRaw(frame, cb); this._nextSend(); });
       return true;
     }
-    this._sender!.raw(frame, cb);
+    this._writeRaw(frame, cb);
     return true;
+  }
+
+  private _writeRaw(frame: Buffer, cb?: WriteCallback): void {
+    if (this._fragmentOpcode !== 0) {
+      this._queuedBytes += frame.length;
+      (this._heldFrames ??= []).push(frame, cb);
+      return;
+    }
+    this._sender!.raw(frame, cb);
+  }
+
+  private _releaseHeldFrames(): void {
+    const held = this._heldFrames;
+    if (held === null) return;
+    this._heldFrames = null;
+    for (let i = 0; i < held.length; i += 2) {
+      const frame = held[i] as Buffer;
+      this._queuedBytes -= frame.length;
+      this._sender!.raw(frame, held[i + 1] as WriteCallback | undefined);
+    }
+  }
+
+  /** @internal Bytes queued for the kernel, not counting this tick's unflushed batch (bounded by the sender). */
+  _backlog(): number {
+    const s = this._socket;
+    return this._queuedBytes + (s ? s.writableLength : 0);
   }
 
   // ---- topics (uWebSockets-style pub/sub, served by the WebSocketServer) ----
@@ -526,10 +577,12 @@ export class WebSocket extends EventEmitter {
     this._readyState = CLOSING;
     if (this._closeTimer) clearTimeout(this._closeTimer);
     this._decoder?.reset();
-    this._sender?.discard(new Error('WebSocket is not open: readyState 3 (CLOSED)'));
+    this._sender?.discard();
+    this._heldFrames = null;
     this._pmd?.cleanup();
     this._recvQueue = null;
     this._sendQueue = null;
+    this._closeQueued = false;
     if (this._topics && this._broadcaster) for (const t of this._topics) this._broadcaster.unsubscribe(this, t);
     this._topics = null;
     this._readyState = CLOSED;
