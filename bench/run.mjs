@@ -1,0 +1,762 @@
+#!/usr/bin/env node
+// npm run bench [-- options]    (= node bench/run.mjs [options])
+//
+// Runs each scenario against `ws` and wasmsocket interleaved (ws, ours, ws, ours, ...), each run
+// with a fresh server process (bench/servers/*) driven by a separate load generator process
+// (bench/loadgen.mjs) over 127.0.0.1, server and load generator pinned to different cores when
+// `taskset` exists. Prints a table of medians and the ratio ours/ws; --json writes
+// bench/results.json. See bench/README.md for how to read the output.
+//
+// Options:
+//   --quick            short smoke run: 0.3 s warm-up, 1 s measurement, 1 round, 1,000 idle conns
+//   --only a,b         run only these scenarios (exact names, or a prefix such as "echo")
+//   --deflate          also run the echo scenarios with permessage-deflate
+//   --json             write machine-readable results to bench/results.json
+//   --out FILE         write them to FILE instead (implies --json)
+//   --duration S       measurement seconds per run (default 3)
+//   --warmup S         warm-up seconds per run (default 1)
+//   --rounds N         runs per implementation per scenario, interleaved (default 2)
+//   --impl ws|ours     run one implementation only
+//   --idle-conns N     connections for the idle-memory scenario (default 10000)
+//   --no-pin           do not pin processes with taskset
+//   --nice N           run server and load generator under `nice -n N` (e.g. -5 as root, to get
+//                      ahead of other work on a shared machine; off by default)
+//   --list             list the scenarios and exit
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.dirname(BENCH);
+const DIST = path.join(ROOT, 'dist', 'index.js');
+const LOADGEN = path.join(BENCH, 'loadgen.mjs');
+const SERVERS = {
+  ws: path.join(BENCH, 'servers', 'ws-echo.mjs'),
+  ours: path.join(BENCH, 'servers', 'wasmsocket-echo.mjs'),
+};
+const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket' };
+
+// ---- options --------------------------------------------------------------------------------
+
+function parseOptions(argv) {
+  const o = {
+    quick: false,
+    only: null,
+    deflate: false,
+    json: false,
+    out: path.join(BENCH, 'results.json'),
+    duration: null,
+    warmup: null,
+    rounds: null,
+    impl: null,
+    idleConns: null,
+    pin: true,
+    nice: null,
+    list: false,
+  };
+  const num = (name, v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) die(`${name} needs a positive number, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => inline ?? argv[++i] ?? die(`${flag} needs a value`);
+    switch (flag) {
+      case '--quick': o.quick = true; break;
+      case '--only': o.only = value().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--deflate': o.deflate = true; break;
+      case '--json': o.json = true; break;
+      case '--out': o.out = path.resolve(value()); o.json = true; break;
+      case '--duration': o.duration = num(flag, value()); break;
+      case '--warmup': o.warmup = Number(value()); break;
+      case '--rounds': o.rounds = Math.round(num(flag, value())); break;
+      case '--impl': o.impl = value(); if (!['ws', 'ours'].includes(o.impl)) die('--impl takes ws or ours'); break;
+      case '--idle-conns': o.idleConns = Math.round(num(flag, value())); break;
+      case '--no-pin': o.pin = false; break;
+      case '--nice': o.nice = Math.round(Number(value())); if (!Number.isFinite(o.nice)) die('--nice takes a number'); break;
+      case '--list': o.list = true; break;
+      case '-h': case '--help':
+        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1).join('\n').split('\n\n')[0].replace(/^\/\/ ?/gm, ''));
+        process.exit(0);
+        break;
+      default: die(`unknown option ${a} (try --help)`);
+    }
+  }
+  return o;
+}
+
+function die(msg) {
+  console.error(`bench: ${msg}`);
+  process.exit(2);
+}
+
+const opts = parseOptions(process.argv.slice(2));
+const WARMUP_S = opts.warmup ?? (opts.quick ? 0.3 : 1);
+const DURATION_S = opts.duration ?? (opts.quick ? 1 : 3);
+const ROUNDS = opts.rounds ?? (opts.quick ? 1 : 2);
+
+// ---- scenarios ------------------------------------------------------------------------------
+
+// target: ratio ours/ws of the scenario's primary metric ({min} for throughput, {max} for memory).
+const BASE_SCENARIOS = [
+  { name: 'echo-32', kind: 'echo', size: 32, binary: false, conns: 64, inflight: 16, refill: 4, target: { min: 1.5 },
+    desc: 'echo, 32 B text, 64 conns x 16 in flight' },
+  { name: 'echo-1k', kind: 'echo', size: 1024, binary: false, conns: 64, inflight: 16, refill: 4,
+    desc: 'echo, 1 KiB text, 64 conns x 16 in flight' },
+  { name: 'echo-64k', kind: 'echo', size: 65536, binary: true, conns: 16, inflight: 4, target: { min: 1.2 },
+    desc: 'echo, 64 KiB binary, 16 conns x 4 in flight' },
+  { name: 'echo-1m', kind: 'echo', size: 1 << 20, binary: true, conns: 4, inflight: 2,
+    desc: 'echo, 1 MiB binary, 4 conns x 2 in flight' },
+  { name: 'broadcast', kind: 'broadcast', size: 64, binary: false, conns: 256, inflight: 16, target: { min: 2 },
+    desc: 'broadcast 64 B text to 256 conns, 16 broadcasts in flight (msgs/s = deliveries)' },
+  { name: 'setup', kind: 'setup', concurrency: 16, target: { min: 1.2 },
+    desc: 'connect + handshake + close handshake + TCP close, 16 concurrent clients (msgs/s = connections)' },
+  { name: 'idle', kind: 'idle', conns: 10_000, target: { max: 0.5 },
+    desc: 'idle memory: server RSS growth per open connection (after GC)' },
+];
+const DEFLATE_SCENARIOS = BASE_SCENARIOS.filter((s) => s.kind === 'echo').map((s) => ({
+  ...s,
+  name: `${s.name}-deflate`,
+  deflate: true,
+  target: undefined,
+  desc: `${s.desc}, permessage-deflate`,
+}));
+const ALL_SCENARIOS = [...BASE_SCENARIOS, ...DEFLATE_SCENARIOS];
+
+if (opts.list) {
+  for (const s of ALL_SCENARIOS) console.log(`${s.name.padEnd(18)} ${s.desc}${s.target ? `  [target ${targetText(s.target)}]` : ''}`);
+  process.exit(0);
+}
+
+function selectScenarios() {
+  if (!opts.only) return opts.deflate ? ALL_SCENARIOS : BASE_SCENARIOS;
+  const picked = [];
+  for (const want of opts.only) {
+    const exact = ALL_SCENARIOS.filter((s) => s.name === want);
+    const matches = exact.length
+      ? exact
+      : ALL_SCENARIOS.filter((s) => s.name.startsWith(want) && (opts.deflate || !s.deflate || want.includes('deflate')));
+    if (!matches.length) die(`no scenario "${want}"; scenarios: ${ALL_SCENARIOS.map((s) => s.name).join(', ')}`);
+    for (const m of matches) if (!picked.includes(m)) picked.push(m);
+  }
+  return ALL_SCENARIOS.filter((s) => picked.includes(s));
+}
+
+function targetText(t) {
+  return t.min != null ? `>= ${t.min}x` : `<= ${t.max}x`;
+}
+
+// ---- environment ----------------------------------------------------------------------------
+
+const notes = [];
+function note(msg) {
+  notes.push(msg);
+  console.error(`bench: ${msg}`);
+}
+
+function allowedCpus() {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
+    const cpus = [];
+    for (const part of line.split(':')[1].trim().split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      for (let c = a; c <= (b ?? a); c++) cpus.push(c);
+    }
+    return cpus;
+  } catch {
+    return Array.from({ length: os.availableParallelism?.() ?? os.cpus().length }, (_, i) => i);
+  }
+}
+
+const CPUS = allowedCpus();
+const TASKSET = (() => {
+  const r = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+})();
+let PIN = null; // {server, loadgen}
+if (!opts.pin) note('pinning disabled (--no-pin)');
+else if (!TASKSET) note('taskset not found: server and load generator are not pinned');
+else if (CPUS.length < 2) note(`only ${CPUS.length} CPU available: not pinning`);
+else PIN = { server: CPUS[0], loadgen: CPUS[1] };
+
+const LIMITS = (() => {
+  const r = spawnSync('bash', ['-c', 'ulimit -Sn; ulimit -Hn'], { encoding: 'utf8' });
+  const [soft, hard] = (r.stdout ?? '').trim().split('\n').map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+  return { soft: soft || 1024, hard: hard || soft || 1024 };
+})();
+
+function oursStatus() {
+  if (!existsSync(DIST)) return { available: false, reason: 'dist/index.js not found (wasmsocket is not built)' };
+  const distTime = statSync(DIST).mtimeMs;
+  let newest = 0;
+  let newestFile = null;
+  const walk = (dir) => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const t = statSync(p).mtimeMs;
+        if (t > newest) { newest = t; newestFile = p; }
+      }
+    }
+  };
+  walk(path.join(ROOT, 'src'));
+  walk(path.join(ROOT, 'assembly'));
+  return {
+    available: true,
+    stale: newest > distTime ? path.relative(ROOT, newestFile) : null,
+  };
+}
+
+function git(args) {
+  const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+// ---- child processes ------------------------------------------------------------------------
+
+const children = new Set();
+
+function launchNode(script, args, { name, cpu, nodeArgs = [], nofile = 0 }) {
+  let cmd = [process.execPath, ...nodeArgs, script, ...args];
+  if (PIN && cpu != null) cmd = [TASKSET, '-c', String(cpu), ...cmd];
+  if (opts.nice != null) cmd = ['nice', '-n', String(opts.nice), ...cmd];
+  if (nofile > LIMITS.soft) cmd = ['bash', '-c', `ulimit -n ${nofile} && exec "$@"`, 'bench', ...cmd];
+  const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  children.add(child);
+  // Requests over IPC: {cmd, id, ...} -> reply with the same id.
+  let nextId = 1;
+  const pending = new Map();
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    for (const settle of pending.values()) settle(null, new Error(`the ${name} exited (${signal ?? `code ${code}`})`));
+    pending.clear();
+    resolve({ code, signal });
+  }));
+  child.on('error', () => {});
+  child.on('message', (m) => {
+    if (m && m.id != null && pending.has(m.id)) {
+      pending.get(m.id)(m);
+      pending.delete(m.id);
+    }
+  });
+  child.request = (msg, timeoutMs = 10_000) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`the ${name} did not answer ${msg.cmd} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, (m, err) => {
+        clearTimeout(timer);
+        err ? reject(err) : resolve(m);
+      });
+      const failed = (err) => {
+        if (!pending.has(id)) return;
+        pending.delete(id);
+        clearTimeout(timer);
+        reject(err);
+      };
+      if (!child.connected) return failed(new Error(`cannot ask the ${name} for ${msg.cmd}: it has exited`));
+      try {
+        child.send({ ...msg, id }, (err) => err && failed(err));
+      } catch (err) {
+        failed(err);
+      }
+    });
+  return child;
+}
+
+/** First JSON line with a `ready` field on the child's stdout; other lines are echoed to stderr. */
+function waitReady(child, timeoutMs, label) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let done = false;
+    const timer = setTimeout(() => finish(new Error(`${label} printed no ready line within ${timeoutMs} ms`)), timeoutMs);
+    function finish(err, value) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      err ? reject(err) : resolve(value);
+    }
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let msg = null;
+        try {
+          msg = JSON.parse(line);
+        } catch {}
+        if (!done && msg && 'ready' in msg) finish(null, msg);
+        else if (line.trim()) process.stderr.write(`[${label}] ${line}\n`);
+      }
+    });
+    child.exited.then(({ code, signal }) => finish(new Error(`${label} exited (${signal ?? `code ${code}`}) before it was ready`)));
+  });
+}
+
+async function stop(child, graceMs = 2000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    child.send({ cmd: 'exit' });
+  } catch {}
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await child.exited;
+  clearTimeout(t);
+}
+
+function killAll() {
+  for (const c of children) c.kill('SIGKILL');
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+const GEN_LIMIT = 90; // load generator CPU% from which its row is flagged
+const OTHER_LIMIT = 25; // other processes' CPU% on a pinned core from which a run is flagged
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Per-CPU {busy, total} jiffies from /proc/stat (null where unavailable). */
+function cpuTimes() {
+  try {
+    const res = {};
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+      if (!m) continue;
+      const f = m[2].trim().split(/\s+/).map(Number);
+      const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user..steal
+      res[m[1]] = { busy: total - f[3] - (f[4] || 0), total };
+    }
+    return res;
+  } catch {
+    return null;
+  }
+}
+
+/** Busy % of one CPU between two cpuTimes() samples. */
+function busyPercent(a, b, cpu) {
+  if (!a || !b || a[cpu] == null || b[cpu] == null) return null;
+  const dt = b[cpu].total - a[cpu].total;
+  return dt > 0 ? ((b[cpu].busy - a[cpu].busy) / dt) * 100 : null;
+}
+
+// ---- one run --------------------------------------------------------------------------------
+
+async function runOne(scn, impl, round) {
+  const run = { scenario: scn.name, impl: IMPL_LABEL[impl], round, ok: false };
+  const idle = scn.kind === 'idle';
+  const nofile = idle ? scn.conns + 256 : 4096;
+  const mode = scn.kind === 'broadcast' ? 'broadcast' : 'echo';
+  const label = `${IMPL_LABEL[impl]} server`;
+  const server = launchNode(SERVERS[impl], ['--mode', mode, ...(scn.deflate ? ['--deflate'] : [])], {
+    name: label,
+    cpu: PIN?.server,
+    nodeArgs: ['--expose-gc'],
+    nofile,
+  });
+  let lg = null;
+  try {
+    const ready = await waitReady(server, 20_000, label);
+    if (!ready.ready) throw new Error(ready.error ?? `${label} failed to start`);
+    run.server = { native: ready.native, broadcastMethod: ready.broadcastMethod };
+    let baseline = null;
+    if (idle) {
+      await sleep(300);
+      baseline = await server.request({ cmd: 'stats', gc: true });
+    }
+
+    const warmupMs = Math.round(WARMUP_S * 1000);
+    const durationMs = Math.round(DURATION_S * 1000);
+    const cfg = {
+      port: ready.port,
+      kind: scn.kind,
+      size: scn.size,
+      binary: scn.binary,
+      conns: scn.conns,
+      inflight: scn.inflight,
+      refill: scn.refill,
+      concurrency: scn.concurrency,
+      deflate: !!scn.deflate,
+      warmupMs,
+      durationMs,
+      openTimeoutMs: 60_000,
+      hardDeadlineMs: warmupMs + durationMs + (idle ? 120_000 : 30_000),
+    };
+    lg = launchNode(LOADGEN, [JSON.stringify(cfg)], { name: 'load generator', cpu: PIN?.loadgen, nofile });
+    lg.stdout.on('data', (d) => process.stderr.write(`[loadgen] ${d}`));
+
+    let startP = null;
+    let endP = null;
+    let idleP = null;
+    let result = null;
+    let procStart = null;
+    let procEnd = null;
+    lg.on('message', (m) => {
+      if (!m || typeof m !== 'object') return;
+      if (m.type === 'measure-start') {
+        startP = server.request({ cmd: 'stats' });
+        startP.catch(() => {});
+        procStart = cpuTimes();
+      } else if (m.type === 'measure-end') {
+        endP = server.request({ cmd: 'stats' });
+        endP.catch(() => {});
+        procEnd = cpuTimes();
+      }
+      else if (m.type === 'idle-ready') {
+        idleP = (async () => {
+          await sleep(opts.quick ? 300 : 1000); // let lazily allocated per-connection state settle
+          try {
+            return await server.request({ cmd: 'stats', gc: true }, 30_000);
+          } finally {
+            try { lg.send({ cmd: 'finish' }); } catch {}
+          }
+        })();
+        idleP.catch(() => {});
+      } else if (m.type === 'result') result = m;
+    });
+
+    const limit = cfg.hardDeadlineMs + 10_000;
+    let limitTimer;
+    const timedOut = await Promise.race([
+      lg.exited.then(() => false),
+      new Promise((r) => (limitTimer = setTimeout(() => r(true), limit))),
+    ]);
+    clearTimeout(limitTimer);
+    if (timedOut) {
+      lg.kill('SIGKILL');
+      throw new Error(`load generator did not finish within ${limit} ms`);
+    }
+    if (!result) throw new Error(`load generator exited without a result (code ${lg.exitCode})`);
+    if (result.error) throw new Error(`load generator: ${result.error}`);
+
+    run.loadgen = result;
+    run.errors = result.errors;
+    run.errorSamples = result.errorSamples;
+    run.genCpu = result.cpuPercent;
+    if (idle) {
+      const loaded = await idleP;
+      const n = result.opened;
+      run.conns = n;
+      run.serverClients = loaded.clients;
+      run.rss = loaded.rss;
+      run.baselineRss = baseline.rss;
+      run.bytesPerConn = (loaded.rss - baseline.rss) / n;
+      run.heapPerConn = (loaded.heapUsed + loaded.external - (baseline.heapUsed + baseline.external)) / n;
+      run.primary = run.bytesPerConn;
+      if (n < scn.conns) run.warning = `opened only ${n} of ${scn.conns} connections`;
+      if (loaded.clients != null && loaded.clients !== n) run.warning = `server counts ${loaded.clients} clients, loadgen opened ${n}`;
+    } else {
+      if (!startP || !endP) throw new Error('load generator did not report its measurement window');
+      const [s0, s1] = await Promise.all([startP, endP]);
+      run.msgsPerSec = result.msgsPerSec;
+      run.mbPerSec = result.bytesPerSec == null ? null : result.bytesPerSec / 1e6;
+      run.p50 = result.p50;
+      run.p99 = result.p99;
+      run.srvCpu = ((s1.cpu.user + s1.cpu.system - s0.cpu.user - s0.cpu.system) / 1000 / (s1.t - s0.t)) * 100;
+      run.rss = s1.rss;
+      run.maxRss = s1.maxRSS;
+      run.primary = run.msgsPerSec;
+      // Messages per CPU-second of the server: holds up better than msgs/s when other processes
+      // take part of the server's core.
+      run.perCpu = run.srvCpu > 0 ? run.msgsPerSec / (run.srvCpu / 100) : null;
+      if (scn.deflate && !result.deflateNegotiated) {
+        run.na = 'permessage-deflate not negotiated';
+      }
+      if (PIN) {
+        // What other processes (other engineers' builds and tests...) took from the two cores.
+        const b0 = busyPercent(procStart, procEnd, PIN.server);
+        const b1 = busyPercent(procStart, procEnd, PIN.loadgen);
+        if (b0 != null && b1 != null) {
+          run.otherLoad = { serverCpu: Math.max(0, b0 - run.srvCpu), loadgenCpu: Math.max(0, b1 - run.genCpu) };
+          run.other = run.otherLoad.serverCpu; // what was taken from the server's core
+        }
+      }
+      if (result.badFrames > 0) throw new Error(`server sent ${result.badFrames} unexpected frame(s): ${result.badSample}`);
+      if (!(result.msgsPerSec > 0)) throw new Error(`no messages completed (${result.errorSamples?.join('; ') || 'no errors reported'})`);
+    }
+    run.ok = true;
+  } catch (err) {
+    run.error = err.message;
+  } finally {
+    if (lg && lg.exitCode === null && lg.signalCode === null) lg.kill('SIGKILL');
+    await stop(server);
+  }
+  return run;
+}
+
+// ---- statistics and formatting --------------------------------------------------------------
+
+function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function summarize(runs) {
+  const ok = runs.filter((r) => r.ok && !r.na);
+  if (!ok.length) {
+    const na = runs.find((r) => r.na);
+    return { ok: false, na: na?.na, error: na ? undefined : runs.find((r) => r.error)?.error, runs: runs.length };
+  }
+  const keys = ['msgsPerSec', 'mbPerSec', 'p50', 'p99', 'srvCpu', 'genCpu', 'other', 'perCpu', 'rss', 'maxRss', 'bytesPerConn', 'heapPerConn', 'conns', 'primary'];
+  const s = { ok: true, runs: runs.length, okRuns: ok.length };
+  for (const k of keys) s[k] = median(ok.map((r) => r[k]));
+  const prim = ok.map((r) => r.primary);
+  s.spread = prim.length > 1 && s.primary ? (Math.max(...prim) - Math.min(...prim)) / s.primary : null;
+  s.errors = ok.reduce((a, r) => a + (r.errors ?? 0), 0);
+  return s;
+}
+
+function fmtCount(x) {
+  if (x == null) return '-';
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  if (x >= 1e4) return `${(x / 1e3).toFixed(1)}k`;
+  if (x >= 100) return x.toFixed(0);
+  return x.toFixed(1);
+}
+function fmtNum(x, d = 1) {
+  return x == null ? '-' : x.toFixed(d);
+}
+function fmtMs(x) {
+  if (x == null) return '-';
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+function fmtPct(x) {
+  return x == null ? '-' : `${x.toFixed(0)}%`;
+}
+function fmtMiB(x) {
+  return x == null ? '-' : (x / 1048576).toFixed(1);
+}
+function fmtKiB(x) {
+  return x == null ? '-' : (x / 1024).toFixed(1);
+}
+
+function table(rows, headers, align) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) =>
+    cells.map((c, i) => (align[i] === 'l' ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ---- main -----------------------------------------------------------------------------------
+
+async function main() {
+  const scenarios = selectScenarios();
+  const ours = oursStatus();
+  let impls = ['ws', 'ours'];
+  if (!ours.available) {
+    impls = ['ws'];
+    note(`${ours.reason}: running ws only. \`npm run bench\` expects a built package: run \`npm run build\` (npm install runs it).`);
+  } else if (ours.stale) {
+    note(`warning: dist/ is older than ${ours.stale}; results are for the last build (run \`npm run build\`)`);
+  }
+  if (opts.impl) {
+    if (opts.impl === 'ours' && !ours.available) die('--impl ours, but dist/index.js does not exist (run `npm run build`)');
+    impls = [opts.impl];
+  }
+
+  for (const s of scenarios) {
+    if (s.kind !== 'idle') continue;
+    let n = opts.idleConns ?? (opts.quick ? 1000 : s.conns);
+    const maxByLimit = LIMITS.hard - 256;
+    if (n > maxByLimit) {
+      note(`idle: the open-file hard limit is ${LIMITS.hard}: using ${maxByLimit} connections instead of ${n}`);
+      n = maxByLimit;
+    }
+    s.conns = n;
+    s.desc = `idle memory, ${n} open connections: server RSS growth per connection (after GC)`;
+  }
+
+  const started = new Date();
+  console.error(
+    `bench: ${scenarios.map((s) => s.name).join(', ')}; impls ${impls.map((i) => IMPL_LABEL[i]).join(' / ')}; ` +
+      `${ROUNDS} round(s) each, interleaved; warm-up ${WARMUP_S} s, measure ${DURATION_S} s; ` +
+      (PIN ? `server on CPU ${PIN.server}, load generator on CPU ${PIN.loadgen}` : 'not pinned'),
+  );
+
+  const allRuns = [];
+  let nativeChecked = false;
+  for (const scn of scenarios) {
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const impl of impls) {
+        const run = await runOne(scn, impl, round);
+        allRuns.push(run);
+        if (impl === 'ws' && run.server?.native && !nativeChecked) {
+          nativeChecked = true;
+          const missing = Object.entries(run.server.native).filter(([, v]) => !v).map(([k]) => k);
+          if (missing.length) note(`warning: ${missing.join(', ')} did not load in the ws server: ws runs without native helpers`);
+        }
+        console.error(progressLine(scn, run));
+        await sleep(200);
+      }
+    }
+  }
+
+  // Summary
+  const summary = [];
+  const rows = [];
+  for (const scn of scenarios) {
+    const per = {};
+    for (const impl of impls) per[impl] = summarize(allRuns.filter((r) => r.scenario === scn.name && r.impl === IMPL_LABEL[impl]));
+    let ratio = null;
+    let ratioPerCpu = null;
+    let met = null;
+    if (per.ws?.ok && per.ours?.ok && per.ws.primary) {
+      ratio = per.ours.primary / per.ws.primary;
+      if (per.ws.perCpu && per.ours.perCpu) ratioPerCpu = per.ours.perCpu / per.ws.perCpu;
+      if (scn.target) met = scn.target.min != null ? ratio >= scn.target.min : ratio <= scn.target.max;
+    }
+    summary.push({
+      scenario: scn.name,
+      description: scn.desc,
+      kind: scn.kind,
+      params: { size: scn.size, binary: scn.binary, conns: scn.conns, inflight: scn.inflight, refill: scn.refill, concurrency: scn.concurrency, deflate: !!scn.deflate },
+      primaryMetric: scn.kind === 'idle' ? 'bytesPerConn' : 'msgsPerSec',
+      target: scn.target ?? null,
+      ws: per.ws ?? null,
+      wasmsocket: per.ours ?? null,
+      ratio,
+      ratioPerCpu,
+      targetMet: met,
+    });
+    for (const impl of impls) {
+      const s = per[impl];
+      const isOurs = impl === 'ours';
+      const ratioCell = isOurs ? (ratio == null ? (s.na ? 'n/a' : '-') : `${ratio.toFixed(2)}x`) : '';
+      const cpuRatioCell = isOurs && ratioPerCpu != null ? `${ratioPerCpu.toFixed(2)}x` : '';
+      const targetCell = scn.target && (isOurs || impls.length === 1) ? `${targetText(scn.target)}${met == null ? '' : met ? ' ok' : ' MISS'}` : '';
+      if (!s.ok) {
+        rows.push([scn.name, IMPL_LABEL[impl], s.na ? 'n/a' : 'error', '', '', '', '', '', '', '', '', '', ratioCell, '', targetCell]);
+        continue;
+      }
+      const idle = scn.kind === 'idle';
+      const genFlag = s.genCpu != null && s.genCpu >= GEN_LIMIT ? '!' : '';
+      rows.push([
+        scn.name,
+        IMPL_LABEL[impl],
+        idle ? `${s.conns} conns` : fmtCount(s.msgsPerSec),
+        idle ? '-' : fmtNum(s.mbPerSec),
+        fmtMs(s.p50),
+        fmtMs(s.p99),
+        fmtPct(s.srvCpu),
+        fmtPct(s.genCpu) + genFlag,
+        fmtPct(s.other),
+        fmtMiB(s.rss),
+        idle ? fmtKiB(s.bytesPerConn) : '',
+        s.spread == null ? '' : `${(s.spread * 100).toFixed(0)}%`,
+        ratioCell,
+        cpuRatioCell,
+        targetCell,
+      ]);
+    }
+  }
+
+  const headers = ['scenario', 'impl', 'msgs/s', 'MB/s', 'p50 ms', 'p99 ms', 'srv CPU', 'gen CPU', 'other', 'RSS MiB', 'KiB/conn', 'spread', 'ours/ws', 'per CPU', 'target'];
+  const align = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+  console.log('');
+  console.log(table(rows, headers, align));
+  console.log('');
+  console.log(
+    `medians of ${ROUNDS} run(s) per implementation, interleaved; ${WARMUP_S} s warm-up + ${DURATION_S} s measured per run; ` +
+      `CPU% = % of one core; ${PIN ? `server pinned to CPU ${PIN.server}, load generator to CPU ${PIN.loadgen}` : 'not pinned'}. ` +
+      'See bench/README.md.',
+  );
+
+  const footnotes = [];
+  let broadcastNoted = false;
+  for (const r of allRuns) {
+    if (r.error) footnotes.push(`${r.scenario} / ${r.impl} round ${r.round}: ERROR ${r.error}`);
+    else if (r.na) footnotes.push(`${r.scenario} / ${r.impl} round ${r.round}: n/a, ${r.na}`);
+    if (r.warning) footnotes.push(`${r.scenario} / ${r.impl} round ${r.round}: ${r.warning}`);
+    if (r.ok && r.errors) footnotes.push(`${r.scenario} / ${r.impl} round ${r.round}: ${r.errors} client-side error(s): ${r.errorSamples.join('; ')}`);
+  }
+  const busy = allRuns.filter((r) => r.other != null && r.other >= OTHER_LIMIT);
+  if (busy.length) {
+    footnotes.push(
+      `other processes took >= ${OTHER_LIMIT}% of the server's core in ${busy.length} of ${allRuns.length} run(s) ` +
+        `(${busy.map((r) => `${r.scenario}/${r.impl}#${r.round} ${r.other.toFixed(0)}%`).join(', ')}); compare ratios, and rerun on a quieter machine for absolute numbers.`,
+    );
+  }
+  if (rows.some((r) => String(r[7]).endsWith('!'))) {
+    footnotes.push(`gen CPU marked "!": the load generator used >= ${GEN_LIMIT}% of its core; that row may measure the load generator, not the server.`);
+  }
+  for (const r of allRuns) {
+    if (r.impl === 'wasmsocket' && r.scenario.startsWith('broadcast') && r.server && !broadcastNoted) {
+      broadcastNoted = true;
+      footnotes.push(`wasmsocket broadcast uses ${r.server.broadcastMethod ? 'wss.broadcast()' : 'the loop over wss.clients (no wss.broadcast())'}; ws uses the loop over wss.clients.`);
+    }
+  }
+  for (const n of notes) footnotes.push(n);
+  if (footnotes.length) console.log(footnotes.map((f) => `  * ${f}`).join('\n'));
+
+  if (opts.json) {
+    const out = {
+      schema: 1,
+      started: started.toISOString(),
+      finished: new Date().toISOString(),
+      machine: {
+        node: process.version,
+        platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+        cpus: os.cpus().map((c) => c.model).filter((m, i, a) => a.indexOf(m) === i),
+        cpuCount: os.cpus().length,
+        allowedCpus: CPUS,
+        loadavg: os.loadavg(),
+        totalMemory: os.totalmem(),
+      },
+      git: { commit: git(['rev-parse', 'HEAD']), dirty: (git(['status', '--porcelain']) ?? '') !== '' },
+      config: {
+        quick: opts.quick,
+        warmupSeconds: WARMUP_S,
+        durationSeconds: DURATION_S,
+        rounds: ROUNDS,
+        impls: impls.map((i) => IMPL_LABEL[i]),
+        pinned: PIN,
+        nice: opts.nice,
+        deflate: opts.deflate,
+        only: opts.only,
+      },
+      notes,
+      scenarios: summary,
+      runs: allRuns,
+    };
+    writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
+    console.log(`wrote ${path.relative(process.cwd(), opts.out) || opts.out}`);
+  }
+}
+
+function progressLine(scn, run) {
+  const head = `  ${scn.name} ${run.impl} #${run.round}:`;
+  if (run.error) return `${head} ERROR ${run.error}`;
+  if (run.na) return `${head} n/a (${run.na})`;
+  if (scn.kind === 'idle') {
+    return `${head} ${run.conns} conns, ${fmtKiB(run.bytesPerConn)} KiB RSS/conn (heap+external ${fmtKiB(run.heapPerConn)} KiB/conn), ` +
+      `RSS ${fmtMiB(run.baselineRss)} -> ${fmtMiB(run.rss)} MiB`;
+  }
+  return `${head} ${fmtCount(run.msgsPerSec)} msgs/s, p50 ${fmtMs(run.p50)} ms, p99 ${fmtMs(run.p99)} ms, ` +
+    `server CPU ${fmtPct(run.srvCpu)}, loadgen CPU ${fmtPct(run.genCpu)}` +
+    (run.otherLoad ? `, other load ${fmtPct(run.otherLoad.serverCpu)} / ${fmtPct(run.otherLoad.loadgenCpu)}` : '') +
+    (run.errors ? `, ${run.errors} errors` : '');
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err?.stack ?? err);
+    killAll();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,136 @@
+// Benchmark server: the `ws` package (with bufferutil / utf-8-validate, as in production).
+//
+//   node --expose-gc bench/servers/ws-echo.mjs [--mode echo|broadcast] [--deflate]
+//
+// Listens on 127.0.0.1, port 0, and prints one JSON line to stdout:
+//   {"ready":true,"impl":"ws","port":PORT,...}   or   {"ready":false,"error":"..."}
+// When started with an IPC channel (bench/run.mjs does), it answers
+//   {cmd:'stats', id, gc}  with  {id, cpu, rss, heapUsed, external, arrayBuffers, maxRSS, clients, t}
+//   {cmd:'exit'}           by exiting,
+// and exits by itself when the channel goes away or after BENCH_SERVER_MAX_MS (default 15 min).
+//
+// The connection handler below is kept character-for-character the same as the one in
+// wasmsocket-echo.mjs; only the import differs. For broadcast, ws has no wss.broadcast(), so it
+// takes ws's documented loop over wss.clients.
+
+import { createRequire } from 'node:module';
+
+const IMPL = 'ws';
+const args = process.argv.slice(2);
+const mode = argValue('--mode') ?? process.env.BENCH_MODE ?? 'echo';
+const deflate = args.includes('--deflate') || process.env.BENCH_DEFLATE === '1';
+
+function argValue(name) {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+// ws picks these up by itself (lib/buffer-util.js and lib/validation.js); check that they load.
+// (On Node >= 18.14 ws prefers the built-in buffer.isUtf8 over utf-8-validate.)
+const require = createRequire(import.meta.url);
+const native = {};
+for (const m of ['bufferutil', 'utf-8-validate']) {
+  try {
+    require(m);
+    native[m] = true;
+  } catch {
+    native[m] = false;
+  }
+}
+
+let lib;
+try {
+  lib = await import('ws');
+} catch (err) {
+  out({ ready: false, impl: IMPL, error: `cannot import ws: ${err?.message ?? err}` });
+  process.exit(1);
+}
+const { WebSocketServer, WebSocket } = lib;
+const OPEN = WebSocket?.OPEN ?? 1;
+
+let wss;
+try {
+  wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflate });
+} catch (err) {
+  out({ ready: false, impl: IMPL, error: `new WebSocketServer failed: ${err?.message ?? err}` });
+  process.exit(1);
+}
+const hasBroadcast = typeof wss.broadcast === 'function';
+
+// ---- the benchmarked code (identical in both servers) --------------------------------------
+const noop = () => {};
+if (mode === 'broadcast') {
+  if (hasBroadcast) {
+    wss.on('connection', (ws) => {
+      ws.on('error', noop);
+      ws.on('message', (data, isBinary) => wss.broadcast(data, { binary: isBinary }));
+    });
+  } else {
+    wss.on('connection', (ws) => {
+      ws.on('error', noop);
+      ws.on('message', (data, isBinary) => {
+        for (const client of wss.clients) {
+          if (client.readyState === OPEN) client.send(data, { binary: isBinary });
+        }
+      });
+    });
+  }
+} else {
+  wss.on('connection', (ws) => {
+    ws.on('error', noop);
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+}
+// ----------------------------------------------------------------------------------------------
+
+wss.on('error', (err) => {
+  out({ ready: false, impl: IMPL, error: `server error: ${err?.message ?? err}` });
+  process.exit(1);
+});
+wss.on('listening', () => {
+  out({
+    ready: true,
+    impl: IMPL,
+    port: wss.address().port,
+    mode,
+    deflate,
+    broadcastMethod: mode === 'broadcast' ? hasBroadcast : undefined,
+    native,
+    node: process.version,
+    pid: process.pid,
+  });
+});
+
+// ---- control channel -------------------------------------------------------------------------
+function stats(msg) {
+  if (msg.gc && typeof globalThis.gc === 'function') {
+    globalThis.gc();
+    globalThis.gc();
+  }
+  const m = process.memoryUsage();
+  return {
+    id: msg.id,
+    cpu: process.cpuUsage(),
+    t: performance.now(),
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    maxRSS: process.resourceUsage().maxRSS * 1024,
+    clients: wss.clients ? wss.clients.size : undefined,
+    gc: typeof globalThis.gc === 'function',
+  };
+}
+if (typeof process.send === 'function') {
+  process.on('message', (msg) => {
+    if (!msg || typeof msg !== 'object') return;
+    if (msg.cmd === 'stats') process.send(stats(msg));
+    else if (msg.cmd === 'exit') process.exit(0);
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+setTimeout(() => process.exit(3), Number(process.env.BENCH_SERVER_MAX_MS) || 15 * 60_000).unref();
