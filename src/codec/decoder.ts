@@ -64,7 +64,10 @@ export class FrameDecoder {
   private readonly alloc: (size: number) => Uint8Array;
   private readonly maxPayload: number;
   private readonly isUtf8: ((bytes: Uint8Array) => boolean) | null;
-  private readonly st = new Uint32Array(16);
+  // A plain array, not a Uint32Array: a small typed array per connection costs
+  // an off-heap backing store (~350 B external per idle connection, measured
+  // with 3,000 idle connections); 16 numbers copy in and out just as fast.
+  private readonly st: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   /** Unconsumed tail of the last read: a partial header or a control frame not yet whole. */
   private carry: Uint8Array | null = null;
   /** A message arriving in pieces: one contiguous buffer, so memory pinned tracks bytes received. */
@@ -151,7 +154,8 @@ export class FrameDecoder {
     st[S_LEN] = len;
     c.state.set(st);
     const ndesc = c.exports.parse();
-    st.set(c.state);
+    const out = c.state;
+    for (let i = 0; i < 16; i++) st[i] = out[i];
     const consumed = st[S_CONSUMED];
     // The tail is saved first: handlers run during dispatch.
     if (consumed < len && st[S_ERR] === 0) this.carry = c.u8.slice(c.inPtr + consumed, c.inPtr + len);

@@ -30,7 +30,8 @@ export interface ClientOptions extends SecureContextOptions {
   timeout?: number;
 }
 
-export function connectClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions, redirects = 0): void {
+export function connectClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions, redirects = 0,
+  original?: { host: string; secure: boolean }): void {
   const opts = {
     protocolVersion: 13, maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false, perMessageDeflate: true as boolean | PerMessageDeflateOptions,
     followRedirects: false, maxRedirects: 10, autoPong: true, closeTimeout: CLOSE_TIMEOUT, ...options,
@@ -114,7 +115,22 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
         abortHandshake(ws, `Invalid URL: ${location}`);
         return;
       }
-      connectClient(ws, next, protocols, options, redirects + 1);
+      // As ws (and curl 7.77): credentials do not follow a redirect to another
+      // host:port, nor from wss: to plain text.
+      const first = original ?? { host: url.host, secure };
+      const sameHost = next.host === first.host;
+      let nextOptions = options;
+      if (!sameHost || (first.secure && next.protocol !== 'wss:' && next.protocol !== 'https:')) {
+        const kept: Record<string, string> = {};
+        for (const [k, v] of Object.entries(options.headers ?? {})) {
+          const lk = k.toLowerCase();
+          if (lk !== 'authorization' && lk !== 'cookie' && (sameHost || lk !== 'host')) kept[k] = v;
+        }
+        nextOptions = { ...options, headers: kept, auth: undefined };
+        next.username = '';
+        next.password = '';
+      }
+      connectClient(ws, next, protocols, nextOptions, redirects + 1, first);
       return;
     }
     if (!ws.emit('unexpected-response', req, res)) {

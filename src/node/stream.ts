@@ -31,11 +31,12 @@ export function createWebSocketStream(ws: WebSocket, options: DuplexOptions = {}
       ws.once('close', () => cb());
       ws.close();
     },
+    // emitClose is off (as in ws), so 'close' is emitted here once the socket is closed.
     destroy(err, cb) {
-      if (ws.readyState === ws.CLOSED) { cb(err); return; }
+      if (ws.readyState === ws.CLOSED) { cb(err); process.nextTick(emitClose, duplex); return; }
       let called = false;
       ws.once('error', (e: Error) => { called = true; cb(e); });
-      ws.once('close', () => { if (!called) cb(err); });
+      ws.once('close', () => { if (!called) cb(err); process.nextTick(emitClose, duplex); });
       if (terminateOnDestroy) ws.terminate();
     },
   });
@@ -56,4 +57,8 @@ export function createWebSocketStream(ws: WebSocket, options: DuplexOptions = {}
   duplex.on('end', () => { if (!duplex.writable || duplex.writableFinished) duplex.destroy(); });
   duplex.on('error', () => {});
   return duplex;
+}
+
+function emitClose(stream: Duplex): void {
+  stream.emit('close');
 }
