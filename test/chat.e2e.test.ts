@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
+import { CHROMIUM, HAS_CHROMIUM, launchChromium } from './helpers/chromium.ts';
 if (!HAS_CHROMIUM) {
   console.warn(`chat.e2e: skipped, ${CHROMIUM} not found (install it with: apt-get install -y chromium)`);
 }
@@ -74,15 +73,7 @@ describe.skipIf(!HAS_CHROMIUM)(`chat in Chromium (${HAS_CHROMIUM ? CHROMIUM : `s
   beforeAll(async () => {
     ensureDist();
     app = (await import(/* @vite-ignore */ APP)) as ChatModule;
-    const { chromium } = await import('playwright-core');
-    // launch() gives the browser a fresh temporary profile and removes it on close.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      timeout: 60_000,
-      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--disable-dev-shm-usage'],
-    });
+    browser = await launchChromium();
   }, 300_000);
 
   afterAll(async () => {
