@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isUtf8 as nodeIsUtf8 } from 'node:buffer';
-import { FrameEncoder, OPCODE, encodeClosePayload, maskBytes, forceScalar, getCodec } from '../src/codec/index.ts';
+import { FrameDecoder, FrameEncoder, OPCODE, encodeClosePayload, maskBytes, forceScalar, getCodec } from '../src/codec/index.ts';
 import { decodeAll, expectBytes, hex, prng, type Event } from './helpers/codec-harness.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -11,6 +11,13 @@ const KEY = 0x3d21fa37; // the RFC's key 37 fa 21 3d as a little-endian u32
 function msg(e: Event) {
   expect(e.type).toBe('message');
   return e as Extract<Event, { type: 'message' }>;
+}
+
+function collectorFor(out: string[]): FrameDecoder {
+  return new FrameDecoder({
+    onMessage: (d) => out.push(new TextDecoder().decode(d)), onPing() {}, onPong() {}, onClose() {},
+    onError(e) { throw e; },
+  }, { isServer: true });
 }
 
 function jsMask(bytes: Uint8Array, key: number, rot = 0): Uint8Array {
@@ -211,6 +218,28 @@ for (const build of ['simd', 'scalar'] as const) {
         const end = enc.frame(OPCODE.continuation, text('b'));
         const ev = decodeAll(Uint8Array.from([...start, ...flood, ...end]), server);
         expect(ev).toEqual([{ type: 'message', data: text('ab'), isBinary: false, compressed: false }]);
+      });
+    });
+
+    describe('re-entrancy', () => {
+      it('a handler that pushes to another decoder and batch-encodes frames leaves the running decode intact', () => {
+        const enc = new FrameEncoder({ mask: true });
+        const inner: string[] = [];
+        const outer: string[] = [];
+        const innerDecoder = collectorFor(inner);
+        const outerDecoder = new FrameDecoder({
+          onMessage: (d) => {
+            outer.push(new TextDecoder().decode(d));
+            // runs while the outer decoder's descriptors are being dispatched
+            // (1 KiB payloads: staged where the outer frames still wait in wasm memory)
+            innerDecoder.push(enc.frames([{ opcode: OPCODE.text, payload: text(`inner ${outer.length}`.padEnd(1024, '.')) }]));
+          },
+          onPing() {}, onPong() {}, onClose() {}, onError(e) { throw e; },
+        }, server);
+        const bytes = enc.frames(Array.from({ length: 20 }, (_, i) => ({ opcode: OPCODE.text, payload: text(`outer message ${i}`) })));
+        outerDecoder.push(bytes);
+        expect(outer).toEqual(Array.from({ length: 20 }, (_, i) => `outer message ${i}`));
+        expect(inner).toEqual(Array.from({ length: 20 }, (_, i) => `inner ${i + 1}`.padEnd(1024, '.')));
       });
     });
 

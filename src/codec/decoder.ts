@@ -18,6 +18,9 @@ const SMALL_COPY = 64;
 
 // Set while a decoder runs; pushes made meanwhile (from a handler) wait here.
 let busy = false;
+
+/** True while a decoder is dispatching: IN and the descriptor table are in use. */
+export function decoding(): boolean { return busy; }
 const deferred: Array<FrameDecoder | Uint8Array> = [];
 
 export interface DecoderHandler {

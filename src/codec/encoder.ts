@@ -1,6 +1,7 @@
 // Sans-I/O frame encoder: messages in, frame bytes out (RFC 6455 §5.2).
 // A client masks every frame with a fresh random key (§5.3); a server never masks.
 import { getCodec } from './wasm.js';
+import { decoding } from './decoder.js';
 import { maskBytes, randomMaskKey } from './mask.js';
 
 export const OPCODE = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
@@ -96,7 +97,8 @@ export class FrameEncoder {
       payloadBytes += s.payload.length;
     }
     const c = getCodec();
-    if (specs.length > c.batchMax || total > c.outCap || payloadBytes > c.inCap) {
+    // IN is busy while a decoder dispatches (frames() called from a handler): frame in JS then.
+    if (specs.length > c.batchMax || total > c.outCap || payloadBytes > c.inCap || decoding()) {
       const out = this.alloc(total);
       let o = 0;
       for (const s of specs) {
