@@ -9,8 +9,8 @@ import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatExtensions, parseExtensions } from '../src/node/extension.ts';
 import {
-  PerMessageDeflate, PerMessageDeflateError, drainZlibPool, resetZlibPeak, setZlibConcurrencyLimit, zlibStats,
-  type PerMessageDeflateOptions,
+  DEFAULT_DEFLATE_IDLE_RELEASE, DEFAULT_MAX_IDLE_DEFLATE_STREAMS, PerMessageDeflate, PerMessageDeflateError, drainZlibPool,
+  resetZlibPeak, setMaxIdleDeflateStreams, setZlibConcurrencyLimit, zlibStats, type PerMessageDeflateOptions,
 } from '../src/node/permessage-deflate.ts';
 import { FrameEncoder, OPCODE } from '../src/codec/index.ts';
 import { collector, prng } from './helpers/codec-harness.ts';
@@ -192,6 +192,7 @@ function withTail(b: Buffer): Buffer {
 
 afterEach(() => {
   setZlibConcurrencyLimit(10);
+  setMaxIdleDeflateStreams(DEFAULT_MAX_IDLE_DEFLATE_STREAMS);
 });
 
 describe('compress / decompress', () => {
@@ -432,6 +433,233 @@ describe('context takeover', () => {
     const reference = zlib.deflateRawSync(secret, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
     expect(fresh.equals(reference)).toBe(true);
     for (const p of [a, b]) { p.client.cleanup(); p.server.cleanup(); }
+  });
+});
+
+describe('releasing our deflate stream when idle (context takeover on)', () => {
+  // ws's PerMessageDeflate, loaded by path (ws does not export it).
+  const WsPmdByPath = require(require.resolve('ws').replace(/index\.js$/, 'lib/permessage-deflate.js')) as new (options: object) => WsPmd;
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  /** A long, varied sequence: repeats of earlier messages (a kept window would refer back), noise, large, empty, fragmented. */
+  function sequence(seed: number): Buffer[][] {
+    const rand = prng(seed);
+    const pool = [text(4096, 1), text(3000, 2), Buffer.from(JSON.stringify({ type: 'tick', n: 1, data: text(2000, 3).toString() }))];
+    const out: Buffer[][] = [];
+    for (let i = 0; i < 80; i++) {
+      const r = rand();
+      let msg: Buffer;
+      if (r < 0.35) msg = pool[Math.floor(rand() * pool.length)] as Buffer;
+      else if (r < 0.5) msg = text(1 + Math.floor(rand() * 8000), 100 + i);
+      else if (r < 0.6) msg = random(1 + Math.floor(rand() * 3000), 200 + i);
+      else if (r < 0.65) msg = Buffer.alloc(0);
+      else if (r < 0.75) msg = Buffer.concat([text(40_000 + Math.floor(rand() * 40_000), 300 + i), pool[0] as Buffer]);
+      else msg = Buffer.concat([pool[1] as Buffer, text(500, 400 + i)]);
+      if (rand() < 0.2 && msg.length > 10) {
+        // Fragmented: 2..4 pieces, compress(fin=false) for all but the last.
+        const cuts = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => Math.floor(rand() * msg.length)).sort((a, b) => a - b);
+        const parts: Buffer[] = [];
+        let prev = 0;
+        for (const c of [...cuts, msg.length]) { parts.push(msg.subarray(prev, c)); prev = c; }
+        out.push(parts);
+      } else {
+        out.push([msg]);
+      }
+    }
+    return out;
+  }
+
+  /** Three independent inflaters with context takeover: ws's, a persistent zlib.inflateRaw stream, and one inflateRawSync over the whole stream. */
+  function decoders(ws: WsPmd) {
+    const persistent = zlib.createInflateRaw();
+    const wire: Buffer[] = [];
+    const expected: Buffer[] = [];
+    return {
+      async message(frames: Buffer[], plain: Buffer): Promise<void> {
+        // ws: frame by frame, fin on the last.
+        const got: Buffer[] = [];
+        for (let i = 0; i < frames.length; i++) got.push(await decompress(ws, frames[i] as Buffer, i === frames.length - 1));
+        expect(Buffer.concat(got).equals(plain)).toBe(true);
+        // Persistent zlib stream: the message's payload with 00 00 ff ff appended.
+        const payload = withTail(Buffer.concat(frames));
+        const chunks: Buffer[] = [];
+        const onData = (c: Buffer): void => { chunks.push(c); };
+        persistent.on('data', onData);
+        await new Promise<void>((resolve, reject) => {
+          persistent.once('error', reject);
+          persistent.write(payload);
+          persistent.flush(zlib.constants.Z_SYNC_FLUSH, () => { persistent.off('error', reject); resolve(); });
+        });
+        persistent.off('data', onData);
+        expect(Buffer.concat(chunks).equals(plain)).toBe(true);
+        wire.push(payload);
+        expected.push(plain);
+      },
+      finish(): void {
+        // The whole connection's compressed stream, inflated in one go, is every message in order.
+        const all = zlib.inflateRawSync(Buffer.concat(wire), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+        expect(all.equals(Buffer.concat(expected))).toBe(true);
+        persistent.close();
+      },
+    };
+  }
+
+  /** Sends every message through `ours` and checks the decoders; `between(midMessage)` runs after each compress() call. */
+  async function sendAll(ours: PerMessageDeflate, ws: WsPmd, messages: Buffer[][], between: (midMessage: boolean) => Promise<void> | void,
+    each?: (plain: Buffer, frames: Buffer[]) => void): Promise<void> {
+    const dec = decoders(ws);
+    for (const parts of messages) {
+      const frames: Buffer[] = [];
+      for (let i = 0; i < parts.length; i++) {
+        frames.push(await compress(ours, parts[i] as Buffer, i === parts.length - 1));
+        if (i < parts.length - 1) await between(true);
+      }
+      const plain = Buffer.concat(parts);
+      each?.(plain, frames);
+      await dec.message(frames, plain);
+      await between(false);
+    }
+    dec.finish();
+  }
+
+  for (const [name, options] of [['window 15', {}], ['server_max_window_bits=10', { serverMaxWindowBits: 10 }]] as const) {
+    it(`deflateIdleRelease 0 (${name}): a fresh stream per message; ws and a persistent zlib inflater decode 80 messages`, async () => {
+      const ws = new WsPmdByPath({ isServer: false }); // ws client defaults: context takeover on both sides
+      const ours = new PerMessageDeflate({ ...options, deflateIdleRelease: 0 }, true);
+      const offer = ws.offer();
+      const response = formatExtensions({ [P]: ours.accept(parseExtensions(wsFormat({ [P]: offer }))[P] ?? []) });
+      expect(response).not.toMatch(/no_context_takeover/);
+      ws.accept(parseExtensions(response)[P] ?? []);
+      const seen = new Map<string, string>();
+      await sendAll(ours, ws, sequence(7), (midMessage) => {
+        expect(ours.holdsZlib.deflate).toBe(midMessage); // kept within a fragmented message, released after it
+      }, (plain, frames) => {
+        // No history survives a message: the same message always compresses to the same bytes.
+        if (frames.length !== 1) return;
+        const key = plain.toString('base64');
+        const bytes = (frames[0] as Buffer).toString('base64');
+        if (seen.has(key)) expect(seen.get(key)).toBe(bytes);
+        else seen.set(key, bytes);
+      });
+      expect(seen.size).toBeLessThan(80); // repeats did occur
+      ours.cleanup(); ws.cleanup();
+    });
+  }
+
+  it('deflateIdleRelease 15 ms with random pauses: released at times, mid-message too; every decoder agrees', async () => {
+    const ws = new WsPmdByPath({ isServer: false });
+    const ours = new PerMessageDeflate({ deflateIdleRelease: 15 }, true);
+    ws.accept(parseExtensions(formatExtensions({ [P]: ours.accept(parseExtensions(wsFormat({ [P]: ws.offer() }))[P] ?? []) }))[P] ?? []);
+    const rand = prng(11);
+    let released = 0, kept = 0, releasedMidMessage = 0;
+    await sendAll(ours, ws, sequence(8), async (midMessage) => {
+      await sleep(rand() < 0.5 ? 0 : 30);
+      if (ours.holdsZlib.deflate) kept++;
+      else if (midMessage) releasedMidMessage++;
+      else released++;
+    });
+    expect(released).toBeGreaterThan(5);
+    expect(releasedMidMessage).toBeGreaterThan(0);
+    expect(kept).toBeGreaterThan(5);
+    ours.cleanup(); ws.cleanup();
+  });
+
+  it('maxIdleDeflateStreams 0: released after every compress() call, between fragments too; every decoder agrees', async () => {
+    setMaxIdleDeflateStreams(0);
+    const ws = new WsPmdByPath({ isServer: false });
+    const ours = new PerMessageDeflate({}, true);
+    ws.accept(parseExtensions(formatExtensions({ [P]: ours.accept(parseExtensions(wsFormat({ [P]: ws.offer() }))[P] ?? []) }))[P] ?? []);
+    await sendAll(ours, ws, sequence(9), () => {
+      expect(ours.holdsZlib.deflate).toBe(false);
+      expect(zlibStats().deflateKept).toBe(0);
+    });
+    ours.cleanup(); ws.cleanup();
+  });
+
+  it('our inflater with context takeover reads a peer that releases between messages (ours on both ends)', async () => {
+    const { client, server } = pair({ deflateIdleRelease: 0 }, { deflateIdleRelease: 0 });
+    for (const parts of sequence(10)) {
+      const frames: Buffer[] = [];
+      for (let i = 0; i < parts.length; i++) frames.push(await compress(client, parts[i] as Buffer, i === parts.length - 1));
+      const got: Buffer[] = [];
+      for (let i = 0; i < frames.length; i++) got.push(await decompress(server, frames[i] as Buffer, i === frames.length - 1));
+      expect(Buffer.concat(got).equals(Buffer.concat(parts))).toBe(true);
+      expect(server.holdsZlib.inflate).toBe(true); // the peer's window stays
+    }
+    client.cleanup(); server.cleanup();
+  });
+
+  it('by default the stream is kept while the connection sends, and released after the idle period', async () => {
+    const { client, server } = pair();
+    const msg = text(4096, 5);
+    const first = await compress(server, msg);
+    const second = await compress(server, msg);
+    expect(second.length).toBeLessThan(first.length / 4);
+    expect(server.holdsZlib.deflate).toBe(true);
+    const before = zlibStats();
+    expect(before.deflateKept).toBeGreaterThanOrEqual(1);
+    const deadline = Date.now() + DEFAULT_DEFLATE_IDLE_RELEASE + 2000;
+    while (server.holdsZlib.deflate && Date.now() < deadline) await sleep(50);
+    expect(server.holdsZlib.deflate).toBe(false);
+    expect(zlibStats().deflateKept).toBe(before.deflateKept - 1);
+    // A fresh stream: the message compresses as the first one did, and the peer still reads it.
+    const third = await compress(server, msg);
+    expect(third.equals(first)).toBe(true);
+    for (const m of [first, second, third]) expect((await decompress(client, m)).equals(msg)).toBe(true);
+    client.cleanup(); server.cleanup();
+  });
+
+  it('maxIdleDeflateStreams: past the limit the least recently used stream is released; cleanup() leaves the count', async () => {
+    setMaxIdleDeflateStreams(3);
+    const conns = Array.from({ length: 6 }, () => pair());
+    for (const { server } of conns) await compress(server, text(2000, 1));
+    expect(conns.map(({ server }) => server.holdsZlib.deflate)).toEqual([false, false, false, true, true, true]);
+    expect(zlibStats().deflateKept).toBe(3);
+    // Using an old connection again brings it back and pushes out the oldest of the kept ones.
+    await compress((conns[0] as { server: PerMessageDeflate }).server, text(2000, 1));
+    expect(conns.map(({ server }) => server.holdsZlib.deflate)).toEqual([true, false, false, false, true, true]);
+    (conns[5] as { server: PerMessageDeflate }).server.cleanup();
+    expect(zlibStats().deflateKept).toBe(2);
+    setMaxIdleDeflateStreams(1);
+    expect(conns.map(({ server }) => server.holdsZlib.deflate)).toEqual([true, false, false, false, false, false]);
+    expect(zlibStats().deflateKept).toBe(1);
+    for (const { client, server } of conns) { client.cleanup(); server.cleanup(); }
+    expect(zlibStats().deflateKept).toBe(0);
+  });
+
+  it('deflateIdleRelease Infinity keeps the stream for the connection\'s life (ws); bad values throw', async () => {
+    const { client, server } = pair({}, { deflateIdleRelease: Infinity });
+    const { deflateKept, deflateHeld } = zlibStats();
+    await compress(server, text(2000, 1));
+    expect(server.holdsZlib.deflate).toBe(true);
+    expect(zlibStats().deflateHeld).toBe(deflateHeld + 1);
+    expect(zlibStats().deflateKept).toBe(deflateKept); // not subject to the limit either
+    client.cleanup(); server.cleanup();
+    expect(zlibStats().deflateHeld).toBe(deflateHeld);
+    for (const bad of [-1, Number.NaN]) expect(() => new PerMessageDeflate({ deflateIdleRelease: bad })).toThrow(RangeError);
+    expect(() => setMaxIdleDeflateStreams(-1)).toThrow(RangeError);
+  });
+});
+
+describe('inflate side: lazy, and the window the peer was given', () => {
+  it('no zlib stream exists until the first compressed message in each direction', async () => {
+    const before = zlibStats();
+    const { client, server } = pair();
+    expect(server.holdsZlib).toEqual({ deflate: false, inflate: false });
+    expect(zlibStats().inflateHeld).toBe(before.inflateHeld);
+    expect(zlibStats().deflateHeld).toBe(before.deflateHeld);
+    await decompress(server, await compress(client, text(4096, 1)));
+    expect(server.holdsZlib).toEqual({ deflate: false, inflate: true });
+    client.cleanup(); server.cleanup();
+  });
+
+  it('a ws client\'s default offer gets no client_max_window_bits (15) unless clientMaxWindowBits imposes one', () => {
+    const offer = wsFormat({ [P]: new WsPerMessageDeflate({ isServer: false }).offer() });
+    expect(offer).toBe(`${P}; client_max_window_bits`);
+    const answer = (options: PerMessageDeflateOptions): string =>
+      formatExtensions({ [P]: new PerMessageDeflate(options, true).accept(parseExtensions(offer)[P] ?? []) });
+    expect(answer({})).toBe(P);
+    expect(answer({ clientMaxWindowBits: 12 })).toBe(`${P}; client_max_window_bits=12`);
   });
 });
 

@@ -38,11 +38,58 @@
 // `concurrencyLimit` jobs at once, FIFO; the first instance created sets the
 // limit, as in ws, or call setZlibConcurrencyLimit()). Each instance runs its
 // compress jobs in order and its decompress jobs in order (one of each at a
-// time). With context takeover a direction keeps its zlib stream for the
-// connection's life (it holds the LZ77 window). Without it, the stream is taken
-// from a small process-wide pool for one message and given back, reset, after
-// it: no zlib object stays with the connection between messages. Pooled streams
-// idle for POOL_IDLE_MS are closed.
+// time). Without context takeover, a direction's stream is taken from a small
+// process-wide pool for one message and given back, reset, after it: no zlib
+// object stays with the connection between messages. Pooled streams idle for
+// POOL_IDLE_MS are closed. Both directions create their zlib stream lazily, on
+// the first message that needs it.
+//
+// With context takeover, the two directions differ:
+//
+// Our deflate stream (~256 KiB at windowBits 15 / memLevel 8, most of an idle
+// connection's cost) is released once the connection has compressed nothing for
+// `deflateIdleRelease` ms, and the next message starts a fresh raw-deflate
+// stream. That is valid: context takeover permits the compressor to refer back
+// into earlier messages but never obliges it to, every message we send ends at a
+// sync-flush boundary (byte-aligned, between blocks), and a new stream's
+// back-references only reach bytes of the new stream, which the peer's inflater
+// (whose window still holds everything before) has as well. test/deflate.test.ts
+// checks this against ws's PerMessageDeflate and a persistent zlib.inflateRaw.
+// The released stream is closed, not pooled: nothing of one connection's window
+// is ever handed to another.
+//   DEFAULT_DEFLATE_IDLE_RELEASE = 1000 ms: context takeover pays off for
+// trains of similar messages (a JSON feed of 4 KiB messages compresses to 20%
+// with the window, 27% without it), and a train at 1 Hz or faster keeps its
+// stream; a connection quiet for a second costs one fresh stream when it speaks
+// again (~10 us to create, plus one message compressed without history).
+//   Timing alone does not bound memory, though: freed zlib memory is malloc heap
+// that glibc does not give back to the OS, so RSS follows the *peak* number of
+// streams held at once, and a burst of connections each sending a message (a
+// reconnect storm, a welcome message) holds rate x deflateIdleRelease streams.
+// Measured with bench/deflate-idle.mjs (1,000 connections opened within ~1.5 s,
+// one 4 KiB message each way): releasing after 1 s alone left ~225 KiB per
+// idle connection (ws: ~255 KiB). So at most `maxIdleDeflateStreams` streams
+// (process-wide, DEFAULT_MAX_IDLE_DEFLATE_STREAMS = 64, i.e. <= 16 MiB at the
+// defaults) are kept between messages; past that, the least recently used is
+// released early. With both: ~104 KiB per idle connection (0.41x ws; 128
+// streams: ~118 KiB; releasing after every message: ~70-85 KiB, mostly the
+// inflate side; without permessage-deflate: ~19 KiB). A server with more than
+// 64 connections that all send more often than once a second gets less context
+// takeover (raise the limit, or set deflateIdleRelease to Infinity for ws's
+// behaviour); a fresh stream per message costs ~10 us and the ratio of no
+// context takeover, never correctness.
+//
+// Our inflate stream (~45 KiB: 7 KiB state, the 32 KiB window, zlib's output
+// buffer) stays for the connection's life: the peer may refer back up to its
+// window size, and Node's zlib cannot read a window out (no inflateGetDictionary).
+// Its window is 2^client_max_window_bits when the server imposes one
+// (clientMaxWindowBits), but we keep ws's default (no limit, so 15 for a ws or
+// browser client offering a bare client_max_window_bits): imposing 12 saved ~20
+// KiB per idle connection in bench/deflate-idle.mjs, but made the peer's
+// messages ~10% larger (4 KiB JSON feed: 21.6% instead of 19.7% of the input;
+// 10 bits: 26.3%), and a numeric clientMaxWindowBits makes the server decline
+// offers without client_max_window_bits, i.e. no compression at all for such
+// clients.
 import zlib from 'node:zlib';
 import type { ExtensionParams } from './extension.js';
 
@@ -77,6 +124,23 @@ export interface PerMessageDeflateOptions {
   isServer?: boolean;
   /** ws 8 style: largest inflated message when the constructor's third argument is omitted. */
   maxPayload?: number;
+  /**
+   * With context takeover on our side: close our deflate stream (and its LZ77
+   * window, ~256 KiB at the defaults) once we have compressed nothing for this
+   * many ms; the next message starts a fresh stream, which the peer inflates
+   * correctly (see the header comment). 0: after every message; Infinity: keep
+   * it for the connection's life (ws's behaviour). Default
+   * DEFAULT_DEFLATE_IDLE_RELEASE. Not a ws option.
+   */
+  deflateIdleRelease?: number;
+  /**
+   * Process-wide (set by the first instance, or setMaxIdleDeflateStreams()):
+   * at most this many deflate streams are kept between messages; past it the
+   * least recently used is released early. Default
+   * DEFAULT_MAX_IDLE_DEFLATE_STREAMS; Infinity: no limit. Instances with
+   * deflateIdleRelease Infinity are not counted. Not a ws option.
+   */
+  maxIdleDeflateStreams?: number;
 }
 
 /** Completion callback of compress() / decompress(); called exactly once, never synchronously. */
@@ -106,6 +170,10 @@ const WINDOW_BITS_VALUE = /^(?:[89]|1[0-5])$/;
 const POOL_MAX_PER_KEY = 16;
 /** Pooled zlib streams unused this long are closed. */
 const POOL_IDLE_MS = 10_000;
+/** Default deflateIdleRelease, in ms: see the header comment for why. */
+export const DEFAULT_DEFLATE_IDLE_RELEASE = 1000;
+/** Default maxIdleDeflateStreams: see the header comment for why. */
+export const DEFAULT_MAX_IDLE_DEFLATE_STREAMS = 64;
 
 const tooBig = (): PerMessageDeflateError =>
   new PerMessageDeflateError('Max payload size exceeded', 1009, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
@@ -189,14 +257,39 @@ export function setZlibConcurrencyLimit(limit: number): void {
 }
 
 /** Process-wide zlib usage: the limit, jobs running / waiting, the most ever running at once, pooled streams. */
-export interface ZlibStats { limit: number; active: number; queued: number; peak: number; pooled: number }
+export interface ZlibStats {
+  limit: number;
+  active: number;
+  queued: number;
+  peak: number;
+  /** Idle streams in the pool (no context takeover), either kind. */
+  pooled: number;
+  /** Open deflate streams held by PerMessageDeflate instances (not pooled): compressing now, or kept for context takeover until deflateIdleRelease. */
+  deflateHeld: number;
+  /** Open inflate streams held by PerMessageDeflate instances (not pooled): inflating now, or kept for the peer's context takeover. */
+  inflateHeld: number;
+  /** Deflate streams kept between messages, waiting for deflateIdleRelease (at most maxIdleDeflateStreams). */
+  deflateKept: number;
+  /** The process-wide maxIdleDeflateStreams. */
+  maxIdleDeflateStreams: number;
+}
 
 /** Current process-wide zlib usage (for monitoring and tests). */
 export function zlibStats(): ZlibStats {
   const l = getLimiter();
   let pooled = 0;
-  for (const list of pool.values()) pooled += list.length;
-  return { limit: l.limit, active: l.active, queued: l.queued, peak: l.peak, pooled };
+  const pooledByKind = { deflate: 0, inflate: 0 };
+  for (const list of pool.values()) {
+    pooled += list.length;
+    for (const ctx of list) pooledByKind[ctx.kind]++;
+  }
+  return {
+    limit: l.limit, active: l.active, queued: l.queued, peak: l.peak, pooled,
+    deflateHeld: openStreams.deflate - pooledByKind.deflate,
+    inflateHeld: openStreams.inflate - pooledByKind.inflate,
+    deflateKept: keptCount,
+    maxIdleDeflateStreams: maxKept,
+  };
 }
 
 /** Resets the `peak` counter of zlibStats(). */
@@ -210,6 +303,9 @@ export function resetZlibPeak(): void {
 
 type Kind = 'deflate' | 'inflate';
 
+/** zlib streams created and not yet destroyed, per kind (pooled ones included). */
+const openStreams: Record<Kind, number> = { deflate: 0, inflate: 0 };
+
 /** A zlib stream with its listeners attached once; the job using it sets `sink` / `onError`. */
 class ZlibContext {
   readonly stream: zlib.DeflateRaw | zlib.InflateRaw;
@@ -220,9 +316,12 @@ class ZlibContext {
   /** The inflater saw a final block (BFINAL): it accepts no more input. */
   ended = false;
   idleSince = 0;
+  /** destroy() ran (counted out of openStreams). */
+  private released = false;
 
-  constructor(kind: Kind, readonly key: string | null, options: zlib.ZlibOptions) {
+  constructor(readonly kind: Kind, readonly key: string | null, options: zlib.ZlibOptions) {
     this.stream = kind === 'deflate' ? zlib.createDeflateRaw(options) : zlib.createInflateRaw(options);
+    openStreams[kind]++;
     this.stream.on('data', (chunk: Buffer) => {
       const sink = this.sink;
       if (sink !== null) sink(chunk);
@@ -231,11 +330,16 @@ class ZlibContext {
       this.broken = true;
       const onError = this.onError;
       if (onError !== null) onError(err);
+      this.destroy(); // zlib destroys an errored stream anyway; keep openStreams exact
     });
     this.stream.on('end', () => { this.ended = true; });
   }
 
   destroy(): void {
+    if (!this.released) {
+      this.released = true;
+      openStreams[this.kind]--;
+    }
     this.broken = true;
     this.sink = null;
     this.onError = null;
@@ -324,6 +428,121 @@ export function drainZlibPool(): void {
     clearInterval(sweeper);
     sweeper = null;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Releasing idle deflate streams (context takeover on our side)
+
+/** An instance's entry in an IdleReleaser: when its deflate stream was last used, and how to release it. */
+interface IdleEntry { lastUse: number; readonly release: () => void }
+
+/** Entries in all IdleReleasers: deflate streams kept between messages for context takeover. */
+let keptCount = 0;
+let maxKept = DEFAULT_MAX_IDLE_DEFLATE_STREAMS;
+let maxKeptSet = false;
+
+/**
+ * Instances keeping a deflate stream between messages, for one idle period,
+ * least recently used first (touch() moves an entry to the end). One unref'd
+ * timer per period, armed for the oldest entry only: a message costs a clock
+ * read and a Set delete + add, however many connections there are.
+ */
+class IdleReleaser {
+  readonly entries = new Set<IdleEntry>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly ms: number) {}
+
+  touch(entry: IdleEntry): void {
+    entry.lastUse = performance.now();
+    if (!this.entries.delete(entry)) keptCount++;
+    this.entries.add(entry);
+    if (this.timer === null) this.arm(this.ms);
+    if (keptCount > maxKept) evictKept();
+  }
+
+  /** Takes the entry out without releasing; true if it was in. */
+  remove(entry: IdleEntry): boolean {
+    if (!this.entries.delete(entry)) return false;
+    keptCount--;
+    if (this.entries.size === 0 && this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    return true;
+  }
+
+  private arm(delay: number): void {
+    this.timer = setTimeout(() => this.sweep(), delay);
+    this.timer.unref();
+  }
+
+  private sweep(): void {
+    this.timer = null;
+    const now = performance.now();
+    for (const entry of this.entries) {
+      const left = entry.lastUse + this.ms - now;
+      // Timers may fire a fraction of a millisecond early against performance.now().
+      if (left > 1) {
+        this.arm(Math.ceil(left));
+        return;
+      }
+      this.entries.delete(entry);
+      keptCount--;
+      entry.release();
+    }
+  }
+}
+
+const releasers = new Map<number, IdleReleaser>();
+
+function idleReleaser(ms: number): IdleReleaser {
+  let r = releasers.get(ms);
+  if (r === undefined) {
+    r = new IdleReleaser(ms);
+    releasers.set(ms, r);
+  }
+  return r;
+}
+
+/** Releases least recently used kept streams (over all idle periods) until at most maxKept are left. */
+function evictKept(): void {
+  while (keptCount > maxKept) {
+    let from: IdleReleaser | null = null;
+    let oldest: IdleEntry | null = null;
+    for (const r of releasers.values()) {
+      const first = r.entries.values().next();
+      if (!first.done && (oldest === null || first.value.lastUse < oldest.lastUse)) {
+        from = r;
+        oldest = first.value;
+      }
+    }
+    if (from === null || oldest === null) return;
+    from.remove(oldest);
+    oldest.release();
+  }
+}
+
+function normalizeMaxKept(n: number | undefined): number {
+  if (n === undefined) return DEFAULT_MAX_IDLE_DEFLATE_STREAMS;
+  if (typeof n !== 'number' || Number.isNaN(n) || n < 0) throw new RangeError(`Invalid maxIdleDeflateStreams: ${n}`);
+  return Math.floor(n);
+}
+
+/** Sets the process-wide number of deflate streams kept between messages (Infinity: no limit); applies at once. */
+export function setMaxIdleDeflateStreams(n: number): void {
+  maxKept = normalizeMaxKept(n);
+  maxKeptSet = true;
+  evictKept();
+}
+
+/** Largest delay setTimeout() takes; longer idle periods mean "never release". */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function normalizeIdleRelease(v: number | undefined): number {
+  if (v === undefined) return DEFAULT_DEFLATE_IDLE_RELEASE;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw new RangeError(`Invalid deflateIdleRelease: ${v}`);
+  return v > MAX_TIMER_MS ? Infinity : v;
 }
 
 // ---------------------------------------------------------------------------
@@ -495,6 +714,12 @@ export class PerMessageDeflate {
   private readonly server: boolean;
   private readonly limit: number;
   private readonly minSize: number;
+  /** deflateIdleRelease in ms (Infinity: never). */
+  private readonly idleRelease: number;
+  /** Our entry in the IdleReleaser, created on first use. */
+  private idleEntry: IdleEntry | null = null;
+  /** A compress job is using deflateCtx right now. */
+  private deflating = false;
   private closed = false;
 
   // Set by accept().
@@ -525,7 +750,12 @@ export class PerMessageDeflate {
     const max = maxPayload ?? opts.maxPayload ?? 0;
     this.limit = max > 0 ? max : 0;
     this.minSize = opts.threshold ?? 1024;
+    this.idleRelease = normalizeIdleRelease(opts.deflateIdleRelease);
     if (limiter === null) limiter = new ZlibLimiter(normalizeLimit(opts.concurrencyLimit));
+    if (!maxKeptSet) {
+      maxKept = normalizeMaxKept(opts.maxIdleDeflateStreams);
+      maxKeptSet = true;
+    }
   }
 
   /** True in server mode. */
@@ -691,6 +921,7 @@ export class PerMessageDeflate {
     this.closed = true;
     this.deflateLane.cancelAll(closedError);
     this.inflateLane.cancelAll(closedError);
+    if (this.idleEntry !== null) idleReleaser(this.idleRelease).remove(this.idleEntry);
     this.deflateCtx?.destroy();
     this.deflateCtx = null;
     this.inflateCtx?.destroy();
@@ -698,7 +929,7 @@ export class PerMessageDeflate {
     this.inflatedTotal = 0;
   }
 
-  /** True if this instance holds zlib streams (between messages only with context takeover). */
+  /** Which zlib streams this instance holds now: between messages only with context takeover, and our deflate stream only until deflateIdleRelease / maxIdleDeflateStreams releases it. */
   get holdsZlib(): { deflate: boolean; inflate: boolean } {
     return { deflate: this.deflateCtx !== null, inflate: this.inflateCtx !== null };
   }
@@ -719,6 +950,7 @@ export class PerMessageDeflate {
   private dropDeflate(ctx: ZlibContext): void {
     ctx.destroy();
     if (this.deflateCtx === ctx) this.deflateCtx = null;
+    if (this.idleEntry !== null && this.deflateCtx === null) idleReleaser(this.idleRelease).remove(this.idleEntry);
   }
 
   private dropInflate(ctx: ZlibContext): void {
@@ -726,6 +958,18 @@ export class PerMessageDeflate {
     if (this.inflateCtx === ctx) this.inflateCtx = null;
     this.inflatedTotal = 0;
     this.inflateEnded = false;
+  }
+
+  // Called by the IdleReleaser once nothing was compressed for idleRelease ms,
+  // or to evict the least recently used stream past maxIdleDeflateStreams. A
+  // job running now keeps the stream and touches the entry again when it
+  // finishes; a queued job just starts a fresh stream. Releasing between
+  // fragments of a message is as valid as between messages: every compress()
+  // output ends at a sync-flush boundary.
+  private releaseIdleDeflate(): void {
+    const ctx = this.deflateCtx;
+    if (this.closed || ctx === null || this.deflating) return;
+    this.dropDeflate(ctx);
   }
 
   private takeContext(kind: Kind, noTakeover: boolean, options: zlib.ZlibOptions): ZlibContext {
@@ -740,12 +984,14 @@ export class PerMessageDeflate {
       process.nextTick(done, internal(e, 'cannot create the deflate stream'));
       return;
     }
+    this.deflating = true;
     const chunks: Buffer[] = [];
     let size = 0;
     let finished = false;
     const fail = (err: PerMessageDeflateError): void => {
       if (finished) return;
       finished = true;
+      this.deflating = false;
       this.dropDeflate(ctx);
       done(err);
     };
@@ -760,6 +1006,7 @@ export class PerMessageDeflate {
           return;
         }
         finished = true;
+        this.deflating = false;
         ctx.sink = null;
         ctx.onError = null;
         let out = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size);
@@ -774,7 +1021,13 @@ export class PerMessageDeflate {
           if (this.ourNoTakeover) {
             this.deflateCtx = null;
             releaseContext(ctx);
+          } else if (this.idleRelease === 0) {
+            this.dropDeflate(ctx);
           }
+        }
+        if (this.deflateCtx === ctx && !this.ourNoTakeover && this.idleRelease > 0 && this.idleRelease !== Infinity) {
+          const entry = this.idleEntry ??= { lastUse: 0, release: () => this.releaseIdleDeflate() };
+          idleReleaser(this.idleRelease).touch(entry);
         }
         done(null, out);
       });

@@ -40,6 +40,16 @@ export interface ServerOptions {
   WebSocket?: typeof WebSocket;
 }
 
+/** The server's events and listener signatures, as in ws. */
+export interface ServerEvents {
+  connection: (this: WebSocketServer, ws: WebSocket, req: IncomingMessage) => void;
+  error: (this: WebSocketServer, err: Error) => void;
+  headers: (this: WebSocketServer, headers: string[], req: IncomingMessage) => void;
+  close: (this: WebSocketServer) => void;
+  listening: (this: WebSocketServer) => void;
+  wsClientError: (this: WebSocketServer, err: Error, socket: Duplex, req: IncomingMessage) => void;
+}
+
 const RUNNING = 0, CLOSING = 1, CLOSED = 2;
 const kHandled = Symbol('wasmsocket.upgradeHandled');
 
@@ -103,6 +113,13 @@ export class WebSocketServer extends EventEmitter {
       };
     }
   }
+
+  on<E extends keyof ServerEvents>(event: E, listener: ServerEvents[E]): this;
+  on(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this { return super.on(event, listener); }
+  once<E extends keyof ServerEvents>(event: E, listener: ServerEvents[E]): this;
+  once(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this { return super.once(event, listener); }
 
   address(): AddressInfo | string | null {
     if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');

@@ -17,7 +17,19 @@ import type { Broadcaster } from './broadcast.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 export type Data = Buffer | ArrayBuffer | Buffer[] | Blob;
-export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | Blob | number;
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | Blob | number | readonly Buffer[] | readonly number[];
+
+/** The events and listener signatures of a connection, as in ws (typed for TypeScript users). */
+export interface WebSocketEvents {
+  open: (this: WebSocket) => void;
+  message: (this: WebSocket, data: Data, isBinary: boolean) => void;
+  close: (this: WebSocket, code: number, reason: Buffer) => void;
+  error: (this: WebSocket, err: Error) => void;
+  ping: (this: WebSocket, data: Buffer) => void;
+  pong: (this: WebSocket, data: Buffer) => void;
+  upgrade: (this: WebSocket, res: IncomingMessage) => void;
+  'unexpected-response': (this: WebSocket, req: ClientRequest, res: IncomingMessage) => void;
+}
 
 export interface SendOptions { binary?: boolean; compress?: boolean; fin?: boolean; mask?: boolean }
 
@@ -43,6 +55,10 @@ type SocketWithWs = Socket & { [kWs]?: WebSocket };
 
 function toBuffer(data: Exclude<SendData, Blob | number | string>): Buffer {
   if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) {
+    // ws's 'fragments' binaryType hands out Buffer[]: echoing it sends the bytes.
+    return data.every((d) => Buffer.isBuffer(d)) ? Buffer.concat(data as Buffer[]) : Buffer.from(data as number[]);
+  }
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return Buffer.from(data as unknown as Uint8Array);
@@ -120,6 +136,20 @@ export class WebSocket extends EventEmitter {
     const list = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : protocols;
     connectClient(this, address, list, options ?? {});
   }
+
+  // Typed listener registration (the same EventEmitter methods, ws's event signatures).
+  on<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  on(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this { return super.on(event, listener); }
+  once<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  once(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this { return super.once(event, listener); }
+  off<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  off(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this { return super.off(event, listener); }
+  addListener<E extends keyof WebSocketEvents>(event: E, listener: WebSocketEvents[E]): this;
+  addListener(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this { return super.addListener(event, listener); }
 
   get readyState(): number { return this._readyState; }
   get protocol(): string { return this._protocol; }
