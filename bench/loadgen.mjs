@@ -379,6 +379,35 @@ class PrefixCheck {
   }
 }
 
+/**
+ * A connection's per-read frame count: feeds the chunk to its PrefixCheck (until done) and its
+ * Scanner and returns the messages completed; on a server close frame it notes the error,
+ * destroys the socket and returns 0.
+ */
+function frameCounter(socket, sc, check) {
+  return (chunk, n) => {
+    if (check !== null) {
+      check.feed(chunk, n);
+      if (check.done) check = null;
+    }
+    const done = sc.feed(chunk, n);
+    if (sc.closed) {
+      noteError(`server sent close ${sc.closeCode}`);
+      socket.destroy();
+      return 0;
+    }
+    return done;
+  };
+}
+
+/** `slices[k]` is k copies of `frame` back to back in one buffer (k = 1..W): a send of k frames is one write. */
+function frameBatches(frame, W) {
+  const batch = Buffer.concat(Array.from({ length: W }, () => frame));
+  const slices = [null];
+  for (let k = 1; k <= W; k++) slices.push(batch.subarray(0, k * frame.length));
+  return slices;
+}
+
 // ---- latency histogram ----------------------------------------------------------------------
 
 const HIST_SIZE = 1 << 21; // 1 µs buckets up to ~2.1 s
@@ -509,10 +538,7 @@ async function runEcho() {
     let b = frameCache.get(key);
     if (!b) {
       const frame = d ? encodeFrame(opcode, compress(payload, d.clientMaxWindowBits), true) : encodeFrame(opcode, payload);
-      const batch = Buffer.concat(Array.from({ length: W }, () => frame));
-      const slices = [null];
-      for (let k = 1; k <= W; k++) slices.push(batch.subarray(0, k * frame.length));
-      b = { frame, slices };
+      b = { frame, slices: frameBatches(frame, W) };
       frameCache.set(key, b);
     }
     return b;
@@ -528,23 +554,15 @@ async function runEcho() {
     sc.expOp = opcode;
     sc.expLen = cfg.deflate && deflate ? -1 : size; // compressed echoes have other lengths
     scanners.push(sc);
-    let check = cfg.deflate && deflate ? null : new PrefixCheck(payload);
+    const check = cfg.deflate && deflate ? null : new PrefixCheck(payload);
     if (check) checks.push(check);
+    const count = frameCounter(socket, sc, check);
     const ts = new Float64Array(W);
     let head = 0;
     let tail = 0;
     let free = 0; // slots whose echo came back and that were not refilled yet
     const onData = (chunk, n) => {
-      if (check !== null) {
-        check.feed(chunk, n);
-        if (check.done) check = null;
-      }
-      const done = sc.feed(chunk, n);
-      if (sc.closed) {
-        noteError(`server sent close ${sc.closeCode}`);
-        socket.destroy();
-        return;
-      }
+      const done = count(chunk, n);
       if (done === 0) return;
       const now = performance.now();
       if (measuring) {
@@ -601,10 +619,7 @@ async function runBroadcast() {
   const W = cfg.inflight; // broadcasts in flight
   const N = cfg.conns;
   const payload = cfg.binary ? binaryPayload(size) : textPayload(size);
-  const frame = encodeFrame(cfg.binary ? 0x2 : 0x1, payload);
-  const batch = Buffer.concat(Array.from({ length: W }, () => frame));
-  const slices = [null];
-  for (let k = 1; k <= W; k++) slices.push(batch.subarray(0, k * frame.length));
+  const slices = frameBatches(encodeFrame(cfg.binary ? 0x2 : 0x1, payload), W);
 
   const { conns, errors: openErrors } = await openMany(N, 64);
   if (conns.length !== N) throw new Error(`opened ${conns.length}/${N} connections: ${openErrors[0]}`);
@@ -632,20 +647,12 @@ async function runBroadcast() {
     sc.expOp = cfg.binary ? 0x2 : 0x1;
     sc.expLen = size;
     scanners.push(sc);
-    let check = new PrefixCheck(payload);
+    const check = new PrefixCheck(payload);
     checks.push(check);
+    const count = frameCounter(socket, sc, check);
     let seq = 0;
     const onData = (chunk, n) => {
-      if (check !== null) {
-        check.feed(chunk, n);
-        if (check.done) check = null;
-      }
-      const done = sc.feed(chunk, n);
-      if (sc.closed) {
-        noteError(`server sent close ${sc.closeCode}`);
-        socket.destroy();
-        return;
-      }
+      const done = count(chunk, n);
       if (done === 0) return;
       const now = performance.now();
       if (measuring) msgs += done;

@@ -1,10 +1,10 @@
 // The ws-style API (server options, client options, send/close/pause/terminate,
 // bufferedAmount), the browser WebSocket API on our client, the CommonJS
 // contract of the built package and createWebSocketStream. Real sockets only.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
@@ -16,57 +16,16 @@ import { pipeline } from 'node:stream/promises';
 import * as wsPkg from 'ws';
 import { WebSocketServer, WebSocket, createWebSocketStream, MessageEvent, CloseEvent, ErrorEvent } from '../src/index.ts';
 import wsDefault from '../src/index.ts';
+import { buildCjsIfMissing } from './helpers/dist.ts';
+import {
+  cleanupList, closeHttp, closeWss, echoMessages, listenLocal, portWhenListening, serverSideWhenOpen, toBuf,
+} from './helpers/servers.ts';
+import { Signal, T, sleep, until, withTimeout } from './helpers/wait.ts';
 
 // ---------------------------------------------------------------------------
 // helpers
 
-const T = 5000;
 const ROOT = new URL('..', import.meta.url).pathname;
-
-class Signal {
-  private waiters = new Set<() => void>();
-  fire(): void { for (const w of [...this.waiters]) w(); }
-  async until<R>(get: () => R | undefined, ms: number, what: string): Promise<R> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = get();
-      if (v !== undefined) return v;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const done = (): void => { clearTimeout(t); this.waiters.delete(done); resolve(); };
-        const t = setTimeout(done, left);
-        this.waiters.add(done);
-      });
-    }
-  }
-}
-
-function withTimeout<R>(p: Promise<R>, ms: number, what: string): Promise<R> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<R>((_, rej) => { t = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); })])
-    .finally(() => clearTimeout(t));
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `cond` every few ms, bounded. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-function toBuf(d: unknown): Buffer {
-  if (Buffer.isBuffer(d)) return d;
-  if (d instanceof ArrayBuffer) return Buffer.from(d);
-  if (ArrayBuffer.isView(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  if (Array.isArray(d)) return Buffer.concat(d.map(toBuf));
-  if (typeof d === 'string') return Buffer.from(d);
-  throw new Error(`unexpected data ${Object.prototype.toString.call(d)}`);
-}
 
 interface Msg { data: Buffer; isBinary: boolean; raw: unknown }
 interface Rec {
@@ -112,31 +71,16 @@ function record(ws: NodeWsLike): Rec {
 }
 
 // Everything a test opens is closed after it.
-const disposers: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const d of disposers.splice(0).reverse()) {
-    try { await d(); } catch { /* best effort */ }
-  }
-});
+const disposers = cleanupList({ bestEffort: true });
+/** Returns `x`, with `dispose(x)` on the after-test cleanup list. */
 function track<X>(x: X, dispose: (x: X) => unknown): X { disposers.push(() => dispose(x)); return x; }
-
-function closeHttp(s: net.Server | http.Server): Promise<void> {
-  (s as http.Server).closeAllConnections?.();
-  return withTimeout(new Promise<void>((r) => s.close(() => r())), T, 'http server close').catch(() => undefined);
-}
-
-async function closeWss(wss: { clients?: Set<{ terminate(): void }>; close(cb: () => void): void }): Promise<void> {
-  for (const c of wss.clients ?? []) c.terminate();
-  await withTimeout(new Promise<void>((r) => wss.close(() => r())), T, 'wss close').catch(() => undefined);
-}
 
 interface Started { wss: WebSocketServer; port: number; conns: WebSocket[]; recs: Rec[]; nextConn(ms?: number): Promise<{ ws: WebSocket; rec: Rec; req: IncomingMessage }> }
 
 /** Our server on 127.0.0.1:0; `echo` echoes every message. */
 async function ourServer(opts: Record<string, unknown> = {}, echo = false): Promise<Started> {
   const wss = track(new WebSocketServer({ port: 0, host: '127.0.0.1', ...opts }), closeWss);
-  await withTimeout(once(wss, 'listening'), T, 'listening');
-  const port = (wss.address() as AddressInfo).port;
+  const port = await portWhenListening(wss);
   const sig = new Signal();
   const conns: WebSocket[] = [];
   const recs: Rec[] = [];
@@ -146,7 +90,7 @@ async function ourServer(opts: Record<string, unknown> = {}, echo = false): Prom
     conns.push(ws);
     reqs.push(req);
     recs.push(record(ws));
-    if (echo) ws.on('message', (d: Buffer, isBinary: boolean) => ws.send(d, { binary: isBinary }));
+    if (echo) echoMessages(ws);
     sig.fire();
   });
   return {
@@ -213,7 +157,7 @@ describe('WebSocketServer options', () => {
     const res = await fetch(`http://127.0.0.1:${addr.port}/`);
     expect(res.status).toBe(426);
     expect(await res.text()).toBe('Upgrade Required');
-    wss.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer, b: boolean) => ws.send(d, { binary: b })));
+    wss.on('connection', echoMessages);
     const c = wsClient(`ws://127.0.0.1:${addr.port}/`);
     const r = record(c);
     await r.waitOpen();
@@ -228,12 +172,10 @@ describe('WebSocketServer options', () => {
 
   it('{ server }: attached to an existing http server that still serves normal requests', async () => {
     const server = track(http.createServer((req, res) => { res.end(`plain ${req.method} ${req.url}`); }), closeHttp);
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'http listening');
+    const port = await listenLocal(server, 'http listening');
     const wss = track(new WebSocketServer({ server }), closeWss);
-    const port = (server.address() as AddressInfo).port;
     expect((wss.address() as AddressInfo).port).toBe(port);
-    wss.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer, b: boolean) => ws.send(d, { binary: b })));
+    wss.on('connection', echoMessages);
     const c = wsClient(`ws://127.0.0.1:${port}/socket`);
     const r = record(c);
     await r.waitOpen();
@@ -278,9 +220,7 @@ describe('WebSocketServer options', () => {
       ws.on('close', function () { clients.delete(ws); });
     }
     const server = track(http.createServer(accept), closeHttp);
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    const port = (server.address() as AddressInfo).port;
+    const port = await listenLocal(server);
 
     // a non-websocket request gets an empty answer
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('');
@@ -529,11 +469,9 @@ describe('sending', () => {
         return { sender: (await s.nextConn()).ws, peer, peerWs: c };
       }
       const wss = track(new wsPkg.WebSocketServer({ port: 0, host: '127.0.0.1' }), closeWss);
-      await withTimeout(once(wss, 'listening'), T, 'listening');
-      const conn = once(wss, 'connection');
-      const c = ourClient(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
-      const [[sws]] = await withTimeout(Promise.all([conn, once(c, 'open')]), T, 'open');
-      return { sender: c, peer: record(sws as wsPkg.WebSocket), peerWs: sws as wsPkg.WebSocket };
+      const c = ourClient(`ws://127.0.0.1:${await portWhenListening(wss)}/`);
+      const sws = (await serverSideWhenOpen(wss, c)) as wsPkg.WebSocket;
+      return { sender: c, peer: record(sws), peerWs: sws };
     }
 
     it('string, Buffer, ArrayBuffer, Uint16Array, DataView, Blob, number: exact bytes and types, in order', async () => {
@@ -641,12 +579,10 @@ describe('send() then close() with permessage-deflate', () => {
 
   it('our client -> ws server: the compressed last message arrives before the close', async () => {
     const wss = track(new wsPkg.WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0 } }), closeWss);
-    await withTimeout(once(wss, 'listening'), T, 'listening');
-    const conn = once(wss, 'connection');
-    const c = ourClient(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
-    const [[sws]] = await withTimeout(Promise.all([conn, once(c, 'open')]), T, 'open');
+    const c = ourClient(`ws://127.0.0.1:${await portWhenListening(wss)}/`);
+    const sws = (await serverSideWhenOpen(wss, c)) as wsPkg.WebSocket;
     expect(c.extensions).toMatch(/permessage-deflate/);
-    const r = record(sws as wsPkg.WebSocket);
+    const r = record(sws);
     const last = 'client goodbye '.repeat(500);
     c.send(last);
     c.close(4000, 'done');
@@ -708,9 +644,8 @@ describe('bufferedAmount', () => {
       sock.on('data', onData);
     });
     track(sockets, (ss) => ss.forEach((x) => x.destroy()));
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    const c = ourClient(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { perMessageDeflate: false });
+    const port = await listenLocal(server);
+    const c = ourClient(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
     await record(c).waitOpen();
     expect(c.bufferedAmount).toBe(0);
     const CHUNK = 4 * 1024 * 1024;
@@ -736,13 +671,29 @@ function wsAccept(key: string): string {
   return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
 }
 
+/** A raw TCP server that hands each upgrade request's 101 answer to `answer(raw, head)` to write; returns its port. */
+function raw101Server(answer: (raw: net.Socket, head: string) => void): Promise<number> {
+  const server = track(net.createServer((raw) => {
+    raw.on('error', () => {});
+    track(raw, (x) => x.destroy());
+    let buf = '';
+    raw.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (!buf.includes('\r\n\r\n')) return;
+      const k = /sec-websocket-key: *(\S+)/i.exec(buf)![1];
+      buf = '';
+      answer(raw, `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${wsAccept(k)}\r\n\r\n`);
+    });
+  }), closeHttp);
+  return listenLocal(server);
+}
+
 describe('client options', () => {
   it('handshakeTimeout against a server that never answers: error, then close 1006', async () => {
     const server = track(net.createServer((sock) => { sock.on('error', () => {}); track(sock, (x) => x.destroy()); }), closeHttp);
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
+    const port = await listenLocal(server);
     const t0 = Date.now();
-    const c = ourClient(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { handshakeTimeout: 300 });
+    const c = ourClient(`ws://127.0.0.1:${port}/`, { handshakeTimeout: 300 });
     const r = record(c);
     const err = await r.waitError(3000);
     const elapsed = Date.now() - t0;
@@ -756,7 +707,7 @@ describe('client options', () => {
 
   it('followRedirects: a 302 to the ws path is followed (url as ws reports it)', async () => {
     const wss = track(new WebSocketServer({ noServer: true }), closeWss);
-    wss.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer, b: boolean) => ws.send(d, { binary: b })));
+    wss.on('connection', echoMessages);
     const hops: string[] = [];
     const server = track(http.createServer((_req, res) => { res.writeHead(404); res.end(); }), closeHttp);
     server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
@@ -765,9 +716,7 @@ describe('client options', () => {
       if (req.url === '/loop') { socket.end('HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'); return; }
       socket.end('HTTP/1.1 302 Found\r\nLocation: /ws\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     });
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    const port = (server.address() as AddressInfo).port;
+    const port = await listenLocal(server);
     const c = ourClient(`ws://127.0.0.1:${port}/old`, { followRedirects: true });
     const r = record(c);
     await r.waitOpen();
@@ -818,9 +767,7 @@ describe('client options', () => {
       const to = req.url === '/to-same' ? '/same' : `ws://127.0.0.1:${b.port}/b`;
       socket.end(`HTTP/1.1 302 Found\r\nLocation: ${to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     });
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    const portA = (server.address() as AddressInfo).port;
+    const portA = await listenLocal(server);
     const headers = { Authorization: 'Bearer s3cret', Cookie: 'sid=42', 'X-Other': 'kept' };
 
     const ref = wsClient(`ws://127.0.0.1:${portA}/away`, undefined, { followRedirects: true, headers });
@@ -841,9 +788,8 @@ describe('client options', () => {
 
   it('unexpected-response: the listener gets req and res (status, headers, body); no error event', async () => {
     const server = track(http.createServer((_req, res) => { res.writeHead(200, { 'X-Plain': 'yes', 'Content-Type': 'text/plain' }); res.end('just http'); }), closeHttp);
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    const c = ourClient(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const port = await listenLocal(server);
+    const c = ourClient(`ws://127.0.0.1:${port}/`);
     const r = record(c);
     const res = await unexpected(c);
     expect(res).toMatchObject({ status: 200, body: 'just http' });
@@ -975,24 +921,8 @@ describe('more ws API details', () => {
     expect(body).toEqual(Buffer.concat([Buffer.from([0x81, text.length]), text]));
 
     // client side: the 101 and a first frame in one write
-    const server = track(net.createServer((raw) => {
-      raw.on('error', () => {});
-      track(raw, (x) => x.destroy());
-      let buf = '';
-      raw.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        if (!buf.includes('\r\n\r\n')) return;
-        const k = /sec-websocket-key: *(\S+)/i.exec(buf)![1];
-        raw.write(Buffer.concat([
-          Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${wsAccept(k)}\r\n\r\n`),
-          Buffer.from([0x82, 3, 1, 2, 3]),
-        ]));
-        buf = '';
-      });
-    }), closeHttp);
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    const c = ourClient(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { perMessageDeflate: false });
+    const port = await raw101Server((raw, head) => raw.write(Buffer.concat([Buffer.from(head), Buffer.from([0x82, 3, 1, 2, 3])])));
+    const c = ourClient(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
     const r = record(c);
     expect(await r.next()).toMatchObject({ data: Buffer.from([1, 2, 3]), isBinary: true });
   });
@@ -1046,22 +976,11 @@ describe('createWebSocketStream details', () => {
   });
 
   it('a protocol error on the socket destroys the stream with that error', async () => {
-    const server = track(net.createServer((raw) => {
-      raw.on('error', () => {});
-      track(raw, (x) => x.destroy());
-      let buf = '';
-      raw.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        if (!buf.includes('\r\n\r\n')) return;
-        const k = /sec-websocket-key: *(\S+)/i.exec(buf)![1];
-        buf = '';
-        raw.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${wsAccept(k)}\r\n\r\n`);
-        setTimeout(() => raw.write(Buffer.from([0x81, 2, 0xc3, 0x28])), 20); // invalid UTF-8
-      });
-    }), closeHttp);
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    const c = ourClient(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { perMessageDeflate: false });
+    const port = await raw101Server((raw, head) => {
+      raw.write(head);
+      setTimeout(() => raw.write(Buffer.from([0x81, 2, 0xc3, 0x28])), 20); // invalid UTF-8
+    });
+    const c = ourClient(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
     const stream = createWebSocketStream(c);
     const events: string[] = [];
     stream.on('error', (e: Error & { code?: string }) => events.push(`error:${e.code}`));
@@ -1095,10 +1014,9 @@ describe.skipIf(!hasOpenssl)('wss:// (self-signed certificate made with openssl 
     const server = track(https.createServer({ key, cert }, (_req, res) => res.end('https ok')), closeHttp);
     const secure: boolean[] = [];
     const wss = track(new WebSocketServer({ server, verifyClient: (info: { secure: boolean }) => { secure.push(info.secure); return true; } }), closeWss);
-    wss.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer, b: boolean) => ws.send(d, { binary: b })));
-    server.listen(0, '127.0.0.1');
-    await withTimeout(once(server, 'listening'), T, 'listening');
-    return { port: (server.address() as AddressInfo).port, wss, secure };
+    wss.on('connection', echoMessages);
+    const port = await listenLocal(server);
+    return { port, wss, secure };
   }
 
   it('our client with ca: echo over TLS; verifyClient sees secure: true', async () => {
@@ -1324,12 +1242,7 @@ describe('browser WebSocket API on our client', () => {
 // CommonJS
 
 describe('CommonJS contract (dist/index.cjs)', () => {
-  beforeAll(async () => {
-    if (existsSync(join(ROOT, 'dist/index.cjs'))) return;
-    await new Promise<void>((resolve, reject) => {
-      execFile('npx', ['tsup'], { cwd: ROOT, timeout: 120_000 }, (err, _o, stderr) => (err ? reject(new Error(`tsup failed: ${stderr}`)) : resolve()));
-    });
-  }, 130_000);
+  beforeAll(() => buildCjsIfMissing(), 130_000);
 
   function runCjs(script: string): Promise<string> {
     return new Promise((resolve, reject) => {
@@ -1390,12 +1303,12 @@ describe('CommonJS contract (dist/index.cjs)', () => {
 describe('createWebSocketStream', () => {
   it('a stream piped through a connection and back (server side: duplex.pipe(duplex))', async () => {
     const wss = track(new WebSocketServer({ port: 0, host: '127.0.0.1' }), closeWss);
-    await withTimeout(once(wss, 'listening'), T, 'listening');
+    const port = await portWhenListening(wss);
     wss.on('connection', (ws: WebSocket) => {
       const duplex = createWebSocketStream(ws);
       duplex.pipe(duplex); // echo
     });
-    const c = ourClient(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
+    const c = ourClient(`ws://127.0.0.1:${port}/`);
     const stream = createWebSocketStream(c); // usable before open: writes wait for it
     const chunks = Array.from({ length: 200 }, (_, i) => Buffer.from(`chunk-${i};`.repeat(1 + (i % 50))));
     chunks.push(cryptoRandomBytes(300_000));

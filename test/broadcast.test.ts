@@ -1,11 +1,11 @@
 // Frame-once broadcast and topics: ordering against a fragmented send in progress.
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import WS from 'ws';
 import { WebSocketServer, type WebSocket } from '../src/index.ts';
+import { cleanupList } from './helpers/servers.ts';
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+const cleanups = cleanupList();
 
 async function server(): Promise<{ wss: WebSocketServer; url: string; next: () => Promise<WebSocket> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });

@@ -4,23 +4,16 @@
 // reconnects by itself when the server goes away and comes back.
 // Skipped only when /usr/bin/chromium is absent (.ci/run installs it).
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 import { CHROMIUM, HAS_CHROMIUM, launchChromium } from './helpers/chromium.ts';
+import { ensureDist } from './helpers/dist.ts';
 if (!HAS_CHROMIUM) {
   console.warn(`chat.e2e: skipped, ${CHROMIUM} not found (install it with: apt-get install -y chromium)`);
 }
 
 // ---- loading the chat (it imports ../../dist/index.js, as `npm start` does) ----
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 interface Chat {
   server: Server;
@@ -29,36 +22,6 @@ interface Chat {
 }
 interface ChatModule {
   createChatServer(options?: { port?: number; host?: string; helloCloseDelay?: number }): Promise<Chat>;
-}
-
-/**
- * Builds dist/ when it is missing (a fresh clone before `npm install`). The
- * browser and Node chat tests may run at once: one builds, the other waits.
- */
-function ensureDist(): void {
-  const dist = new URL('../dist/index.js', import.meta.url);
-  if (existsSync(dist)) return;
-  const lock = join(tmpdir(), `wasmsocket-build-${createHash('sha1').update(ROOT).digest('hex').slice(0, 12)}.lock`);
-  const deadline = Date.now() + 240_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      // Someone else builds; a lock older than the build's timeout is stale.
-      if (existsSync(dist) || Date.now() > deadline) return;
-      try { if (Date.now() - statSync(lock).mtimeMs > 240_000) rmSync(lock, { recursive: true, force: true }); } catch { /* gone */ }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-    }
-  }
-  try {
-    if (existsSync(dist)) return;
-    // tsup needs the embedded wasm (src/codec/wasm-bytes.ts), which the full build makes.
-    const full = !existsSync(new URL('../src/codec/wasm-bytes.ts', import.meta.url));
-    execFileSync('npm', full ? ['run', 'build'] : ['exec', '--', 'tsup'], { cwd: ROOT, stdio: 'inherit', timeout: 240_000 });
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
 }
 
 const APP = '../examples/chat/app.mjs';

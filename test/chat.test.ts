@@ -4,15 +4,14 @@
 // The browser side is test/chat.e2e.test.ts.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import net from 'node:net';
 import type { Server } from 'node:http';
 import { WebSocket, type WebSocketServer } from '../src/index.ts';
+import { ensureDist } from './helpers/dist.ts';
 
 // ---- loading the chat (it imports ../../dist/index.js, as `npm start` does) ----
 
@@ -33,36 +32,6 @@ interface ChatModule {
   createChatServer(options?: ChatOptions): Promise<Chat>;
 }
 interface BroadcasterCounters { skipped: number; dropped: number; maxBackpressure: number; policy: string }
-
-/**
- * Builds dist/ when it is missing (a fresh clone before `npm install`). The
- * browser and Node chat tests may run at once: one builds, the other waits.
- */
-function ensureDist(): void {
-  const dist = new URL('../dist/index.js', import.meta.url);
-  if (existsSync(dist)) return;
-  const lock = join(tmpdir(), `wasmsocket-build-${createHash('sha1').update(ROOT).digest('hex').slice(0, 12)}.lock`);
-  const deadline = Date.now() + 240_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      // Someone else builds; a lock older than the build's timeout is stale.
-      if (existsSync(dist) || Date.now() > deadline) return;
-      try { if (Date.now() - statSync(lock).mtimeMs > 240_000) rmSync(lock, { recursive: true, force: true }); } catch { /* gone */ }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-    }
-  }
-  try {
-    if (existsSync(dist)) return;
-    // tsup needs the embedded wasm (src/codec/wasm-bytes.ts), which the full build makes.
-    const full = !existsSync(new URL('../src/codec/wasm-bytes.ts', import.meta.url));
-    execFileSync('npm', full ? ['run', 'build'] : ['exec', '--', 'tsup'], { cwd: ROOT, stdio: 'inherit', timeout: 240_000 });
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
 
 // A variable specifier: plain JS without type declarations, loaded after ensureDist().
 const APP = '../examples/chat/app.mjs';

@@ -2,7 +2,7 @@
 // (wsEngine) with socket.io-client, graphql-ws (useServer + createClient with
 // our WebSocket as webSocketImpl). Also our own fan-out: wss.broadcast() and
 // topics (subscribe/publish).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,30 +13,15 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createClient, type Client as GqlClient } from 'graphql-ws';
 import * as wsPkg from 'ws';
 import { WebSocketServer, WebSocket } from '../src/index.ts';
-
-const T = 5000;
+import { cleanupList, closeHttp, closeWss, listenLocal, portWhenListening, serverSideWhenOpen } from './helpers/servers.ts';
+import { T, sleep, until, withTimeout } from './helpers/wait.ts';
 
 // graphql-ws is loaded by Node itself, whose `import 'graphql'` is graphql's CommonJS
 // build; the schema must come from that same copy (not vite's graphql/index.mjs).
 const { GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLNonNull } =
   createRequire(import.meta.url)('graphql') as typeof import('graphql');
 
-function withTimeout<R>(p: Promise<R>, ms: number, what: string): Promise<R> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<R>((_, rej) => { t = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); })])
-    .finally(() => clearTimeout(t));
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
+/** Bytes (Buffer, ArrayBuffer, view or array of them) as one Buffer; a string is refused. */
 function toBuf(d: unknown): Buffer {
   if (Buffer.isBuffer(d)) return d;
   if (d instanceof ArrayBuffer) return Buffer.from(d);
@@ -45,19 +30,7 @@ function toBuf(d: unknown): Buffer {
   throw new Error(`not bytes: ${Object.prototype.toString.call(d)}`);
 }
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try { await withTimeout(Promise.resolve(c()), T, 'cleanup'); } catch { /* best effort */ }
-  }
-});
-
-async function listen(server: http.Server): Promise<number> {
-  server.listen(0, '127.0.0.1');
-  await withTimeout(once(server, 'listening'), T, 'listening');
-  cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = cleanupList({ bestEffort: true, ms: T });
 
 // ---------------------------------------------------------------------------
 // socket.io
@@ -74,7 +47,8 @@ describe('socket.io with wsEngine: WebSocketServer', () => {
       socket.on('double', (buf: Buffer, ack: (x: unknown) => void) => ack({ kind: Buffer.isBuffer(buf) ? 'buffer' : typeof buf, doubled: Buffer.concat([buf, buf]) }));
       socket.on('shout', (text: string) => socket.broadcast.emit('shouted', text));
     });
-    const port = await listen(httpServer);
+    const port = await listenLocal(httpServer);
+    cleanups.push(() => closeHttp(httpServer));
     return { io, port, serverSockets };
   }
 
@@ -196,7 +170,7 @@ describe('graphql-ws on our WebSocketServer, with our WebSocket as the client', 
 
   async function start(): Promise<{ port: number; wss: WebSocketServer; serverCloses: Array<{ code: number; reason: string }>; protocols: string[] }> {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await withTimeout(once(wss, 'listening'), T, 'listening');
+    const port = await portWhenListening(wss);
     const serverCloses: Array<{ code: number; reason: string }> = [];
     const protocols: string[] = [];
     wss.on('connection', (socket: WebSocket) => {
@@ -208,7 +182,7 @@ describe('graphql-ws on our WebSocketServer, with our WebSocket as the client', 
       for (const c of wss.clients) c.terminate();
       await disposer.dispose();
     });
-    return { port: (wss.address() as AddressInfo).port, wss, serverCloses, protocols };
+    return { port, wss, serverCloses, protocols };
   }
 
   function gqlClient(port: number): GqlClient {
@@ -275,18 +249,16 @@ describe('wss.broadcast() and topics', () => {
 
   async function start(n: number, opts: Record<string, unknown> = {}, clientDeflate = false): Promise<{ wss: WebSocketServer; peers: Peer[] }> {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...opts });
-    await withTimeout(once(wss, 'listening'), T, 'listening');
-    cleanups.push(() => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(() => r()); }));
-    const port = (wss.address() as AddressInfo).port;
+    const port = await portWhenListening(wss);
+    cleanups.push(() => closeWss(wss));
     const peers: Peer[] = [];
     for (let i = 0; i < n; i++) {
-      const conn = once(wss, 'connection');
       const c = new wsPkg.WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: clientDeflate });
       cleanups.push(() => c.terminate());
       const msgs: Array<[boolean, string]> = [];
       c.on('message', (d: Buffer, isBinary: boolean) => msgs.push([isBinary, isBinary ? d.toString('hex') : d.toString()]));
-      const [[s]] = await withTimeout(Promise.all([conn, once(c, 'open')]), T, 'connect');
-      peers.push({ c, msgs, s: s as WebSocket });
+      const s = (await serverSideWhenOpen(wss, c, 'connect')) as WebSocket;
+      peers.push({ c, msgs, s });
     }
     return { wss, peers };
   }

@@ -1,70 +1,23 @@
 // Interop with real peers: our server with the `ws` client and with undici's
 // WebSocket, and our client with the `ws` server. Every test runs over real
 // sockets on 127.0.0.1; both ends are checked (exact bytes, types, codes, order).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import * as wsPkg from 'ws';
 import { WebSocket as UndiciWebSocket } from 'undici';
 import { WebSocketServer, WebSocket } from '../src/index.ts';
+import { prng } from './helpers/codec-harness.ts';
+import { cleanupList, closeWss, portWhenListening, toBuf } from './helpers/servers.ts';
+import { Signal, T, withTimeout } from './helpers/wait.ts';
 
 // ---------------------------------------------------------------------------
 // small helpers
-
-const T = 5000;
-
-/** Bounded wait on a condition re-checked whenever fire() is called. */
-class Signal {
-  private waiters = new Set<() => void>();
-  fire(): void { for (const w of [...this.waiters]) w(); }
-  async until<R>(get: () => R | undefined, ms: number, what: string): Promise<R> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = get();
-      if (v !== undefined) return v;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const done = (): void => { clearTimeout(t); this.waiters.delete(done); resolve(); };
-        const t = setTimeout(done, left);
-        this.waiters.add(done);
-      });
-    }
-  }
-}
-
-function withTimeout<R>(p: Promise<R>, ms: number, what: string): Promise<R> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<R>((_, rej) => { t = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); })])
-    .finally(() => clearTimeout(t));
-}
-
-/** mulberry32, so "random" payloads are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(n: number, seed: number): Buffer {
   const r = prng(seed);
   const b = Buffer.allocUnsafe(n);
   for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
   return b;
-}
-
-function toBuf(d: unknown): Buffer {
-  if (Buffer.isBuffer(d)) return d;
-  if (d instanceof ArrayBuffer) return Buffer.from(d);
-  if (ArrayBuffer.isView(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  if (Array.isArray(d)) return Buffer.concat(d.map(toBuf));
-  if (typeof d === 'string') return Buffer.from(d);
-  throw new Error(`unexpected message data ${Object.prototype.toString.call(d)}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -190,23 +143,13 @@ const KINDS: Kind[] = ['ws client -> our server', 'undici client -> our server',
 
 interface Pair { server: Endpoint; client: Endpoint; port: number }
 
-const disposers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  const ds = disposers.splice(0);
-  for (const d of ds.reverse()) await d();
-});
-
-async function closeWss(wss: { clients: Set<{ terminate(): void }>; close(cb: () => void): void }): Promise<void> {
-  for (const c of wss.clients) c.terminate();
-  await withTimeout(new Promise<void>((r) => wss.close(() => r())), T, 'server close').catch(() => undefined);
-}
+const disposers = cleanupList();
 
 async function makePair(kind: Kind, serverOpts: Record<string, unknown> = {}, clientOpts: Record<string, unknown> = {}): Promise<Pair> {
   if (kind === 'our client -> ws server') {
     const wss = new wsPkg.WebSocketServer({ port: 0, host: '127.0.0.1', ...serverOpts });
     disposers.push(() => closeWss(wss));
-    await withTimeout(once(wss, 'listening'), T, 'ws server listening');
-    const port = (wss.address() as AddressInfo).port;
+    const port = await portWhenListening(wss, 'ws server listening');
     const conn = withTimeout(once(wss, 'connection'), T, 'ws server connection');
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`, clientOpts);
     disposers.push(async () => ws.terminate());
@@ -216,8 +159,7 @@ async function makePair(kind: Kind, serverOpts: Record<string, unknown> = {}, cl
   }
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...serverOpts });
   disposers.push(() => closeWss(wss as never));
-  await withTimeout(once(wss, 'listening'), T, 'our server listening');
-  const port = (wss.address() as AddressInfo).port;
+  const port = await portWhenListening(wss, 'our server listening');
   const conn = withTimeout(once(wss, 'connection'), T, 'our server connection');
   let client: Endpoint;
   let opened: Promise<unknown>;

@@ -5,30 +5,16 @@
 // WebSocket left behind), and the process must see no uncaught exception.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { WebSocket as RefWebSocket } from 'ws';
 import { WebSocketServer, WebSocket } from '../src/index.ts';
 import {
   OP, RawConn, buildFrame, cf, sf, cleanup, closeInfo, closePayload, connectRaw, expectFail, fmt, handshakeRequest,
-  handshakeResponse, newKey, prng, randomBuf, sleep, startRawServer, type Frame,
+  handshakeResponse, newKey, prng, randomBuf, sleep, startRawServer, type Frame, type RawServer,
 } from './conformance/helpers.ts';
+import { closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
+import { T, until, withTimeout } from './helpers/wait.ts';
 
-const T = 5000;
 const MAX_PAYLOAD = 64 * 1024;
-
-function withTimeout<R>(p: Promise<R>, ms: number, what: string): Promise<R> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<R>((_, rej) => { t = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); })])
-    .finally(() => clearTimeout(t));
-}
-
-async function until(cond: () => boolean, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`);
-    await sleep(5);
-  }
-}
 
 // Uncaught exceptions and unhandled rejections fail the test that saw them.
 let uncaught: unknown[] = [];
@@ -43,10 +29,7 @@ afterEach(async () => {
   process.removeListener('uncaughtException', onUncaught);
   process.removeListener('unhandledRejection', onUncaught);
   await cleanup();
-  for (const wss of servers.splice(0)) {
-    for (const c of wss.clients) c.terminate();
-    await withTimeout(new Promise<void>((r) => wss.close(() => r())), T, 'server close').catch(() => undefined);
-  }
+  for (const wss of servers.splice(0)) await closeWss(wss);
 });
 
 interface Echo { wss: WebSocketServer; port: number; serverErrors: Error[]; serverCloses: number[] }
@@ -54,15 +37,15 @@ interface Echo { wss: WebSocketServer; port: number; serverErrors: Error[]; serv
 async function startEcho(opts: Record<string, unknown> = {}, errorListener = true): Promise<Echo> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: MAX_PAYLOAD, handshakeTimeout: 25_000, ...opts });
   servers.push(wss);
-  await withTimeout(once(wss, 'listening'), T, 'listening');
+  const port = await portWhenListening(wss);
   const serverErrors: Error[] = [];
   const serverCloses: number[] = [];
   wss.on('connection', (ws: WebSocket) => {
     if (errorListener) ws.on('error', (e: Error) => serverErrors.push(e));
-    ws.on('message', (d: Buffer, isBinary: boolean) => ws.send(d, { binary: isBinary }));
+    echoMessages(ws);
     ws.on('close', (code: number) => serverCloses.push(code));
   });
-  return { wss, port: (wss.address() as AddressInfo).port, serverErrors, serverCloses };
+  return { wss, port, serverErrors, serverCloses };
 }
 
 /** Reads frames until the peer closes TCP (bounded); returns them. */
@@ -113,6 +96,15 @@ const PROTOCOL_ERRORS: Array<[string, () => Buffer[], number]> = [
   ['64-bit length with the top bit set', () => [cf({ opcode: OP.BINARY, declaredLength: 2n ** 63n, lengthForm: 64, headerOnly: true })], 1002],
   ['non-minimal 16-bit length for 5 bytes', () => [cf({ opcode: OP.BINARY, payload: Buffer.alloc(5), lengthForm: 16 })], 1002],
 ];
+
+/** Answers our client's upgrade on the raw server; returns the raw connection once the client is open. */
+async function acceptOpen(srv: RawServer, client: WebSocket): Promise<RawConn> {
+  const conn = await srv.accept();
+  const req = await conn.readHttp();
+  conn.write(handshakeResponse(req.headers['sec-websocket-key']));
+  await withTimeout(once(client, 'open'), T, 'open');
+  return conn;
+}
 
 /** Runs `tasks` with at most `n` at a time. */
 async function pool(tasks: Array<() => Promise<void>>, n: number): Promise<void> {
@@ -325,10 +317,7 @@ describe('close frame followed by more data', () => {
       const closes: Array<[number, string]> = [];
       client.on('message', (d: Buffer) => messages.push(d.toString()));
       client.on('close', (code: number, reason: Buffer) => closes.push([code, reason.toString()]));
-      const conn = await srv.accept();
-      const req = await conn.readHttp();
-      conn.write(handshakeResponse(req.headers['sec-websocket-key']));
-      await withTimeout(once(client, 'open'), T, 'open');
+      const conn = await acceptOpen(srv, client);
       conn.write(Buffer.concat([
         sf({ opcode: OP.TEXT, payload: 'hello' }),
         sf({ opcode: OP.CLOSE, payload: closePayload(1001, 'restart') }),
@@ -383,10 +372,7 @@ describe('no error listener', () => {
       const client = new WebSocket(`ws://127.0.0.1:${srv.port}/`, { perMessageDeflate: false });
       const closes: number[] = [];
       client.on('close', (code: number) => closes.push(code));
-      const conn = await srv.accept();
-      const req = await conn.readHttp();
-      conn.write(handshakeResponse(req.headers['sec-websocket-key']));
-      await withTimeout(once(client, 'open'), T, 'open');
+      const conn = await acceptOpen(srv, client);
       expect(client.listenerCount('error')).toBe(0);
       conn.write(sf({ opcode: OP.TEXT, payload: Buffer.from([0xff]) }));
       await expectFail(conn, { code: 1007, masked: true });

@@ -2,31 +2,19 @@
 // run in Node against our server: the "hello" demo server (ws API, noServer +
 // handleUpgrade) and the browser-style client (onopen/onmessage/onclose/onerror),
 // code kept as in the chapter apart from `alert` -> log and the port.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import ws from '../src/index.ts';
 import { WebSocket } from '../src/index.ts';
+import { buildCjsIfMissing } from './helpers/dist.ts';
+import { cleanupList, listenLocal } from './helpers/servers.ts';
+import { T, withTimeout } from './helpers/wait.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const T = 5000;
 
-function withTimeout<R>(p: Promise<R>, ms: number, what: string): Promise<R> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<R>((_, rej) => { t = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); })])
-    .finally(() => clearTimeout(t));
-}
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try { await c(); } catch { /* best effort */ }
-  }
-});
+const cleanups = cleanupList({ bestEffort: true });
 
 // ---------------------------------------------------------------------------
 // the chapter's demo server (demo/hello/server.js), with our package as `ws`
@@ -65,15 +53,14 @@ async function startDemoServer(closeAfterMs = 5000): Promise<Demo> {
   }
 
   const server = http.createServer(accept);
-  server.listen(0, '127.0.0.1');
-  await withTimeout(once(server, 'listening'), T, 'listening');
+  const port = await listenLocal(server);
   cleanups.push(async () => {
     for (const c of conns) c.terminate();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     await new Promise<void>((r) => wss.close(() => r()));
   });
-  return { server, wss, port: (server.address() as AddressInfo).port, conns };
+  return { server, wss, port, conns };
 }
 
 // ---------------------------------------------------------------------------
@@ -175,12 +162,7 @@ describe('javascript.info WebSocket chapter', () => {
   });
 
   describe('server process killed with SIGKILL', () => {
-    beforeAll(async () => {
-      if (existsSync(join(ROOT, 'dist/index.cjs'))) return;
-      await new Promise<void>((resolve, reject) => {
-        execFile('npx', ['tsup'], { cwd: ROOT, timeout: 120_000 }, (err, _o, stderr) => (err ? reject(new Error(`tsup failed: ${stderr}`)) : resolve()));
-      });
-    }, 130_000);
+    beforeAll(() => buildCjsIfMissing(), 130_000);
 
     it('the client sees wasClean false and code 1006', async () => {
       // The chapter's server.js as a CommonJS program, `ws` being our built package.
