@@ -444,6 +444,23 @@ describe('sending', () => {
     expect(calls.length).toBe(8);
   });
 
+  it("echoing binaryType 'fragments' data (Buffer[]) sends its bytes; bufferedAmount stays a number", async () => {
+    const s = await ourServer({}, true);
+    const c = ourClient(`ws://127.0.0.1:${s.port}/`);
+    const rc = record(c);
+    await rc.waitOpen();
+    const { ws } = await s.nextConn();
+    ws.binaryType = 'fragments';
+    ws.on('message', (d, isBinary) => {
+      ws.send(d as Buffer[], { binary: isBinary });
+      expect(Number.isFinite(ws.bufferedAmount)).toBe(true);
+    });
+    c.send(Buffer.from([1, 2, 3, 250]));
+    const m = await rc.next();
+    expect([...m.data]).toEqual([1, 2, 3, 250]);
+    expect(m.isBinary).toBe(true);
+  });
+
   it('send() while CONNECTING throws; send(cb) after close gets an error', async () => {
     const s = await ourServer();
     const c = ourClient(`ws://127.0.0.1:${s.port}/`);

@@ -380,6 +380,7 @@ export class WebSocket extends EventEmitter {
     if (typeof options === 'function') { cb = options; options = {}; }
     if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     if (typeof data === 'number') data = data.toString();
+    else if (Array.isArray(data)) data = toBuffer(data);
     if (this._readyState !== OPEN) { this._sendAfterClose(data, cb); return; }
     const opts = options ?? {};
     const binary = opts.binary ?? typeof data !== 'string';
