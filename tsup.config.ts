@@ -19,4 +19,17 @@ export default defineConfig([
     target: 'node20',
     sourcemap: true,
   },
+  {
+    // Per-runtime codec entries (package.json conditions "workerd" and "browser";
+    // Deno, Bun and Node use dist/codec.js). Their types are dist/codec.d.ts: the
+    // same API, so no .d.ts of their own. The wasm modules stay imports, resolved
+    // through the package's own exports by workerd's config or wrangler.
+    entry: { workerd: 'src/entries/workerd.ts', browser: 'src/entries/browser.ts' },
+    format: ['esm'],
+    dts: false,
+    target: 'es2022',
+    platform: 'neutral',
+    external: ['wasmsocket/wasm', 'wasmsocket/wasm/scalar'],
+    sourcemap: true,
+  },
 ]);

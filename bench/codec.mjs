@@ -3,16 +3,21 @@
 // UTF-8 validation (wasm, buffer.isUtf8, utf-8-validate, TextDecoder fatal) and
 // frames/s parsing a buffer of 1,000 small frames (ours vs ws's Receiver).
 // Runs on the built package (dist/); ratios matter, absolute figures are noisy.
+// Also runs in Deno (`npm run bench:codec:deno`) and Bun (`npm run bench:codec:bun`):
+// the comparisons whose modules do not load there (native addons, ws) are left
+// out, wasm vs TextDecoder vs the JS loop always run.
 import { Bench } from 'tinybench';
 import { createRequire } from 'node:module';
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import { getCodec, maskBytes, isValidUtf8, FrameDecoder, FrameEncoder } from '../dist/codec.js';
 
 const require = createRequire(import.meta.url);
-const bufferutil = require('bufferutil');
-const utf8Validate = require('utf-8-validate');
+const optional = (load) => { try { return load(); } catch { return undefined; } };
+const bufferutil = optional(() => require('bufferutil'));
+const utf8Validate = optional(() => require('utf-8-validate'));
 // ws does not export its Receiver; load it by path.
-const Receiver = require(require.resolve('ws').replace(/index\.js$/, 'lib/receiver.js'));
+const Receiver = optional(() => require(require.resolve('ws').replace(/index\.js$/, 'lib/receiver.js')));
+const runtime = globalThis.Deno ? `deno ${globalThis.Deno.version.deno}` : globalThis.Bun ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -65,8 +70,10 @@ for (const size of SIZES) {
     ...(inWasm ? { 'wasm kernel (in wasm memory)': () => codec.exports.mask(codec.inPtr, size, key, 0) } : {}),
     'wasm maskBytes (copy in + out)': () => maskBytes(data, key),
     'JS loop': () => { for (let i = 0; i < size; i++) data[i] ^= keyBuf[i & 3]; },
-    'bufferutil unmask (in place)': () => bufferutil.unmask(data, keyBuf),
-    'bufferutil mask (to output)': () => bufferutil.mask(data, keyBuf, out, 0, size),
+    ...(bufferutil ? {
+      'bufferutil unmask (in place)': () => bufferutil.unmask(data, keyBuf),
+      'bufferutil mask (to output)': () => bufferutil.mask(data, keyBuf, out, 0, size),
+    } : {}),
   }, size);
 
   const text = mixedText(size);
@@ -75,8 +82,8 @@ for (const size of SIZES) {
   await run(`utf8 ${size} B mixed`, {
     ...(text.length <= codec.inCap ? { 'wasm (in wasm memory)': () => codec.exports.validateUtf8(codec.inPtr, text.length, 0) } : {}),
     'wasm isValidUtf8 (copy in)': () => isValidUtf8(text),
-    'buffer.isUtf8': () => isUtf8(text),
-    'utf-8-validate': () => utf8Validate(text),
+    ...(isUtf8 ? { 'buffer.isUtf8': () => isUtf8(text) } : {}),
+    ...(utf8Validate ? { 'utf-8-validate': () => utf8Validate(text) } : {}),
     'TextDecoder fatal': () => decoder.decode(text),
   }, text.length);
 }
@@ -91,22 +98,22 @@ for (const size of SIZES) {
   const ours = new FrameDecoder({
     onMessage() { count++; }, onPing() {}, onPong() {}, onClose() {}, onError(e) { throw e; },
   }, { isServer: true, maxPayload: 0, alloc: (n) => Buffer.allocUnsafe(n) });
-  const theirs = new Receiver({ isServer: true, maxPayload: 0 });
-  theirs.on('message', () => { count++; });
-  theirs.on('error', (e) => { throw e; });
+  const theirs = optional(() => new Receiver({ isServer: true, maxPayload: 0 }));
+  theirs?.on('message', () => { count++; });
+  theirs?.on('error', (e) => { throw e; });
   await run('parse 1,000 frames', {
     'wasmsocket FrameDecoder': () => ours.push(buf),
     // ws unmasks in place, so it gets a fresh copy each run (ours copies into wasm memory itself).
-    'ws Receiver (bufferutil)': () => theirs.write(Buffer.from(buf)),
+    ...(theirs ? { [`ws Receiver (${bufferutil ? 'bufferutil' : 'JS masking'})`]: () => theirs.write(Buffer.from(buf)) } : {}),
   }, 0);
   for (const r of rows.filter((r) => r.group === 'parse 1,000 frames')) r.framesPerSec = r.opsPerSec * 1000;
   if (count === 0) throw new Error('no frames parsed');
 }
 
 if (json) {
-  console.log(JSON.stringify({ simd: codec.simd, node: process.version, rows }, null, 2));
+  console.log(JSON.stringify({ simd: codec.simd, node: process.version, runtime, rows }, null, 2));
 } else {
-  console.log(`wasm build: ${codec.simd ? 'SIMD' : 'scalar'}; node ${process.version}`);
+  console.log(`wasm build: ${codec.simd ? 'SIMD' : 'scalar'}; ${runtime}`);
   let group = '';
   for (const r of rows) {
     if (r.group !== group) { group = r.group; console.log(`\n${group}`); }

@@ -61,10 +61,25 @@ function wrap(instance: WebAssembly.Instance): WasmCodec {
   };
 }
 
+// WASMSOCKET_FORCE_SCALAR=1 where an environment is readable. Deno 2 has a
+// `process` global whose env throws (or prompts) without --allow-env, so ask
+// Deno's permission state first and never let the lookup fail the load.
+function envForcesScalar(): boolean {
+  const g = globalThis as {
+    Deno?: { permissions?: { querySync?: (d: { name: string; variable: string }) => { state: string } } };
+    process?: { env?: Record<string, string | undefined> };
+  };
+  try {
+    const q = g.Deno?.permissions?.querySync?.({ name: 'env', variable: 'WASMSOCKET_FORCE_SCALAR' });
+    if (q && q.state !== 'granted') return false;
+    return g.process?.env?.WASMSOCKET_FORCE_SCALAR === '1';
+  } catch {
+    return false;
+  }
+}
+
 function useScalar(): boolean {
-  if (forcedScalar) return true;
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.WASMSOCKET_FORCE_SCALAR === '1' || !simdSupported();
+  return forcedScalar || envForcesScalar() || !simdSupported();
 }
 
 /** Selects the scalar build for this realm from now on (tests of the non-SIMD path). */

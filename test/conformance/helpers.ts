@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type * as WsModule from 'ws';
+import { TestRunner } from 'vitest';
 
 type Mod = typeof WsModule;
 
@@ -554,8 +555,60 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
+// ---------------------------------------------------------------------------
+// external targets: the server-side cases against a server started elsewhere
+//
+// CONFORMANCE_TARGET points startEchoServer() at already-running echo servers
+// (the Deno and Bun ones of runtimes/, see runtimes/run-all.mjs) instead of
+// starting ours: a comma-separated list of `host:port` (the server for default
+// options, whose maxPayload must be ws's default, 100 MiB) and
+// `maxPayload=N@host:port` (the server for startEchoServer({ maxPayload: N })).
+// A case that needs what an external server cannot offer (other server
+// options, or a handle on the server-side socket) is skipped, with the reason.
+
+export const externalTargets: Map<string, { host: string; port: number }> | undefined = parseTargets(process.env.CONFORMANCE_TARGET);
+
+function parseTargets(spec: string | undefined): Map<string, { host: string; port: number }> | undefined {
+  if (!spec) return undefined;
+  const map = new Map<string, { host: string; port: number }>();
+  for (const item of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(?:maxPayload=(\d+)@)?([^:@]+):(\d+)$/.exec(item);
+    if (!m) throw new Error(`CONFORMANCE_TARGET: cannot parse ${JSON.stringify(item)} (expected host:port or maxPayload=N@host:port)`);
+    if (m[2] !== '127.0.0.1' && m[2] !== 'localhost') throw new Error(`CONFORMANCE_TARGET: the suite connects to 127.0.0.1 only, not ${m[2]}`);
+    map.set(m[1] ?? 'default', { host: m[2], port: Number(m[3]) });
+  }
+  return map;
+}
+
+/** Skips the running test (with the reason shown by the reporter); throws outside a test. */
+function skipForExternal(reason: string): never {
+  TestRunner.getCurrentTest()?.context.skip(`external target: ${reason}`);
+  throw new Error(`external target: ${reason}`);
+}
+
+function externalEchoServer(targets: Map<string, { host: string; port: number }>, options: ServerOptions): EchoServer {
+  const used = Object.keys(options).filter((k) => (options as Record<string, unknown>)[k] !== undefined);
+  const other = used.filter((k) => k !== 'maxPayload');
+  const target = other.length ? undefined : targets.get(options.maxPayload === undefined ? 'default' : String(options.maxPayload));
+  const why = other.length ? `needs server option(s) ${other.join(', ')}` : `no server with maxPayload ${options.maxPayload} in CONFORMANCE_TARGET`;
+  return {
+    get port(): number {
+      return target ? target.port : skipForExternal(why);
+    },
+    get wss(): WebSocketServer {
+      return skipForExternal('the case uses the WebSocketServer object');
+    },
+    get sockets(): WebSocket[] {
+      return skipForExternal('the case drives the server-side socket');
+    },
+    errors: [],
+    close: async () => undefined,
+  };
+}
+
 /** The echo server from the brief: echoes every message with the same type. */
 export async function startEchoServer(options: ServerOptions = {}): Promise<EchoServer> {
+  if (externalTargets) return externalEchoServer(externalTargets, options);
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
   const errors: Error[] = [];
   const sockets: WebSocket[] = [];
