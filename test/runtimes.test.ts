@@ -31,6 +31,8 @@ describe('runtimes (npm run test:runtimes)', () => {
 
   beforeAll(async () => {
     result = await run(process.execPath, ['runtimes/run-all.mjs'], 420_000);
+    // The per-runtime lines, for the log (CI shows them with the rest of the run).
+    console.log(result.out.split('\n').filter((l) => /^runtimes?\b.*passed, \d+ failed$/.test(l)).join('\n'));
   }, 440_000);
 
   it.each(RUNTIMES)('runtime %s: a non-zero count and 0 failed', (name) => {
