@@ -656,7 +656,10 @@ function socketOnData(this: SocketWithWs, chunk: Buffer): void {
 function socketOnEnd(this: SocketWithWs): void {
   const ws = this[kWs]!;
   ws._readyState = CLOSING;
-  this.end();
+  // Our side is usually ended already (after the close handshake): ending it
+  // again builds an ERR_STREAM_ALREADY_FINISHED error, 2.6% of the setup
+  // benchmark's server time in a profile.
+  if (!this.writableEnded) this.end();
 }
 
 function socketOnClose(this: SocketWithWs): void {
