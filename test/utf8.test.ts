@@ -9,6 +9,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
+import { prng } from './helpers/prng.ts';
 
 // ---- vectors --------------------------------------------------------------
 
@@ -196,17 +197,6 @@ function mixed(n: number): Uint8Array {
   return out;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const INTERESTING = [
   0x00, 0x20, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1,
   0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf7, 0xf8, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
@@ -216,7 +206,7 @@ const INVALID_SNIPPETS = VECTORS.filter((c) => !c.valid).map((c) => fromHex(c.he
 class Gen {
   rnd: () => number;
   buf = new Uint8Array(70000);
-  constructor(seed: number) { this.rnd = mulberry32(seed); }
+  constructor(seed: number) { this.rnd = prng(seed); }
   int(n: number): number { return (this.rnd() * n) | 0; }
   // Appends one random valid code point at o; returns the new offset.
   cp(o: number, asciiBias: number): number {

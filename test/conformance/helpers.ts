@@ -40,17 +40,9 @@ export const DEFAULT_TIMEOUT = 2000;
 // ---------------------------------------------------------------------------
 // small utilities
 
-/** mulberry32: seeded PRNG so "random" tests are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32: seeded PRNG so "random" tests are reproducible.
+import { prng } from '../helpers/prng.ts';
+export { prng };
 
 export function randomBuf(rand: () => number, n: number): Buffer {
   const b = Buffer.allocUnsafe(n);

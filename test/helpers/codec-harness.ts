@@ -31,17 +31,7 @@ export function decodeAll(bytes: Uint8Array, options: DecoderOptions, splits: nu
 
 export const hex = (s: string): Uint8Array => Uint8Array.from(s.replace(/\s+/g, '').match(/../g) ?? [], (b) => parseInt(b, 16));
 
-/** mulberry32: a small seeded PRNG so random tests are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from './prng.ts';
 
 /** Byte equality that stays fast on megabytes (deep toEqual walks every element). */
 export function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
