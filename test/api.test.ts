@@ -722,6 +722,31 @@ describe('client options', () => {
     expect(c.readyState).toBe(WebSocket.CLOSED);
   });
 
+  it("followRedirects: 'redirect' announces the new URL and request, as ws does; a header set there arrives", async () => {
+    const wss = track(new WebSocketServer({ noServer: true }), closeWss);
+    const seen: Array<string | undefined> = [];
+    const server = track(http.createServer((_req, res) => { res.writeHead(404); res.end(); }), closeHttp);
+    server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if (req.url === '/ws') {
+        seen.push(req.headers['x-after-redirect'] as string | undefined);
+        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+        return;
+      }
+      socket.end('HTTP/1.1 302 Found\r\nLocation: /ws\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+    const port = await listenLocal(server);
+    const makers = [() => ourClient(`ws://127.0.0.1:${port}/old`, undefined, { followRedirects: true }),
+      () => wsClient(`ws://127.0.0.1:${port}/old`, undefined, { followRedirects: true })];
+    for (const make of makers) {
+      const c = make();
+      const redirects: string[] = [];
+      (c as WebSocket).on('redirect', (url: string, req: http.ClientRequest) => { redirects.push(url); req.setHeader('X-After-Redirect', 'yes'); });
+      await record(c).waitOpen();
+      expect(redirects).toEqual([`ws://127.0.0.1:${port}/ws`]);
+    }
+    expect(seen).toEqual(['yes', 'yes']);
+  });
+
   it('followRedirects: a 302 to the ws path is followed (url as ws reports it)', async () => {
     const wss = track(new WebSocketServer({ noServer: true }), closeWss);
     wss.on('connection', echoMessages);

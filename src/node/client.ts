@@ -178,5 +178,8 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
     }, accepted);
   });
 
+  // As ws: a followed redirect is announced with the new URL and request, before
+  // the request is sent, so a listener can still set headers on it.
+  if (redirects > 0) ws.emit('redirect', ws._url, req);
   req.end();
 }

@@ -29,6 +29,7 @@ export interface WebSocketEvents {
   pong: (this: WebSocket, data: Buffer) => void;
   upgrade: (this: WebSocket, res: IncomingMessage) => void;
   'unexpected-response': (this: WebSocket, req: ClientRequest, res: IncomingMessage) => void;
+  redirect: (this: WebSocket, url: string, req: ClientRequest) => void;
 }
 
 export interface SendOptions { binary?: boolean; compress?: boolean; fin?: boolean; mask?: boolean }
