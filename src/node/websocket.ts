@@ -382,7 +382,7 @@ export class WebSocket extends EventEmitter {
     if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     if (typeof data === 'number') data = data.toString();
     else if (Array.isArray(data)) data = toBuffer(data);
-    if (this._readyState !== OPEN) { this._sendAfterClose(data, cb); return; }
+    if (this._readyState !== OPEN) { this._sendAfterClose(cb); return; }
     const opts = options ?? {};
     const binary = opts.binary ?? typeof data !== 'string';
     const fin = opts.fin !== false;
@@ -424,7 +424,7 @@ export class WebSocket extends EventEmitter {
     const run = (): void => {
       const next = (bytes: Buffer | string): void => {
         this._queuedBytes -= size;
-        if (!this._canSendQueued()) { this._sendAfterClose(bytes, cb); this._nextSend(); return; }
+        if (!this._canSendQueued()) { this._sendAfterClose(cb); this._nextSend(); return; }
         const wantCompress = compress && (this._fragmentOpcode !== 0 ? this._fragmentCompressed
           : (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) >= this._pmd!.threshold);
         if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb); this._nextSend(); return; }
@@ -436,7 +436,7 @@ export class WebSocket extends EventEmitter {
             return;
           }
           if (this._canSendQueued()) this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb);
-          else this._sendAfterClose(out, cb);
+          else this._sendAfterClose(cb);
           this._nextSend();
         });
       };
@@ -459,7 +459,7 @@ export class WebSocket extends EventEmitter {
     if (next) next(); else this._sendQueue = null;
   }
 
-  private _sendAfterClose(data: SendData, cb?: WriteCallback): void {
+  private _sendAfterClose(cb?: WriteCallback): void {
     if (cb) {
       const err = new Error(`WebSocket is not open: readyState ${this._readyState} (${READY_STATES[this._readyState]})`);
       process.nextTick(cb, err);
@@ -483,7 +483,7 @@ export class WebSocket extends EventEmitter {
       : data instanceof Blob ? null : toBuffer(data);
     if (payload === null) throw new TypeError('Blob payloads are not supported for ping and pong');
     if (payload.length > 125) throw new RangeError('The data size must not be greater than 125 bytes');
-    if (this._readyState !== OPEN) { this._sendAfterClose(payload, cb); return; }
+    if (this._readyState !== OPEN) { this._sendAfterClose(cb); return; }
     this._sender!.frame(opcode, payload, true, false, cb);
   }
 
