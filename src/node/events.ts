@@ -1,6 +1,7 @@
 // The browser's WebSocket event API (Event, MessageEvent, CloseEvent, ErrorEvent,
 // addEventListener / onX) on top of the Node EventEmitter, so browser code runs
-// unchanged in Node.
+// unchanged in Node. The connection class extends WebSocketEventTarget.
+import { EventEmitter } from 'node:events';
 
 export class WsEvent {
   readonly type: string;
@@ -57,3 +58,86 @@ export interface Wrapped {
 
 export const EVENT_TYPES = ['open', 'message', 'error', 'close'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * onopen/onmessage/onerror/onclose, addEventListener/removeEventListener and
+ * dispatchEvent over the EventEmitter events 'open', 'message', 'error', 'close'.
+ */
+export abstract class WebSocketEventTarget extends EventEmitter {
+  /** CloseEvent.wasClean for the close being reported. */
+  protected abstract _wasClean(): boolean;
+
+  get onopen(): EventListenerLike | null { return this._getOn('open'); }
+  set onopen(h: EventListenerLike | null) { this._setOn('open', h); }
+  get onmessage(): EventListenerLike | null { return this._getOn('message'); }
+  set onmessage(h: EventListenerLike | null) { this._setOn('message', h); }
+  get onerror(): EventListenerLike | null { return this._getOn('error'); }
+  set onerror(h: EventListenerLike | null) { this._setOn('error', h); }
+  get onclose(): EventListenerLike | null { return this._getOn('close'); }
+  set onclose(h: EventListenerLike | null) { this._setOn('close', h); }
+
+  addEventListener(type: string, handler: EventListenerLike | null, options: { once?: boolean } = {}): void {
+    if (handler === null || !EVENT_TYPES.includes(type as EventType)) return;
+    for (const l of this.listeners(type) as Wrapped[]) {
+      if (l[kListener] === handler && !l[kForOnEventAttribute]) return;
+    }
+    const wrapped = this._wrap(type as EventType, handler);
+    if (options.once) this.once(type, wrapped); else this.on(type, wrapped);
+  }
+
+  removeEventListener(type: string, handler: EventListenerLike | null): void {
+    for (const l of this.listeners(type) as Wrapped[]) {
+      if (l[kListener] === handler && !l[kForOnEventAttribute]) {
+        this.removeListener(type, l);
+        return;
+      }
+    }
+  }
+
+  dispatchEvent(event: WsEvent): boolean {
+    for (const l of this.listeners(event.type) as Wrapped[]) if (l[kListener]) call(l[kListener], this, event);
+    return true;
+  }
+
+  private _getOn(type: EventType): EventListenerLike | null {
+    for (const l of this.listeners(type) as Wrapped[]) if (l[kForOnEventAttribute]) return l[kListener];
+    return null;
+  }
+
+  private _setOn(type: EventType, handler: EventListenerLike | null): void {
+    for (const l of this.listeners(type) as Wrapped[]) {
+      if (l[kForOnEventAttribute]) { this.removeListener(type, l); break; }
+    }
+    if (typeof handler !== 'function' && !(handler && typeof handler === 'object')) return;
+    const wrapped = this._wrap(type, handler);
+    wrapped[kForOnEventAttribute] = true;
+    this.on(type, wrapped);
+  }
+
+  private _wrap(type: EventType, handler: EventListenerLike): Wrapped {
+    let fn: (...args: unknown[]) => void;
+    const self = this;
+    switch (type) {
+      case 'open': fn = function onOpen() { call(handler, self, new WsEvent('open', self)); }; break;
+      case 'message': fn = function onMessage(data: unknown, isBinary: unknown) {
+        call(handler, self, new MessageEvent('message', { data: isBinary ? data : String(data) }, self));
+      }; break;
+      case 'close': fn = function onClose(code: unknown, reason: unknown) {
+        call(handler, self, new CloseEvent('close', {
+          code: code as number, reason: String(reason), wasClean: self._wasClean(),
+        }, self));
+      }; break;
+      case 'error': fn = function onError(err: unknown) {
+        call(handler, self, new ErrorEvent('error', { error: err, message: (err as Error)?.message ?? '' }, self));
+      }; break;
+    }
+    const w = fn as Wrapped;
+    w[kListener] = handler;
+    return w;
+  }
+}
+
+function call(handler: EventListenerLike, thisArg: unknown, event: WsEvent): void {
+  if (typeof handler === 'object' && handler !== null && typeof handler.handleEvent === 'function') handler.handleEvent.call(handler, event);
+  else (handler as (e: WsEvent) => void).call(thisArg, event);
+}

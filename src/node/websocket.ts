@@ -1,7 +1,6 @@
 // One WebSocket connection, server or client side: ws's Node API and the
 // browser's WebSocket API on the same object. Bytes go through the wasm codec
 // (src/codec); this file owns state, events and the close handshake.
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { isUtf8 } from 'node:buffer';
@@ -9,8 +8,7 @@ import { FrameDecoder, type DecoderHandler } from '../codec/decoder.js';
 import { encodeClosePayload } from '../codec/close.js';
 import { ProtocolError } from '../codec/errors.js';
 import { Sender, type WriteCallback } from './sender.js';
-import { CloseEvent, ErrorEvent, EVENT_TYPES, kForOnEventAttribute, kListener, MessageEvent, WsEvent,
-  type EventListenerLike, type EventType, type Wrapped } from './events.js';
+import { WebSocketEventTarget } from './events.js';
 import type { PerMessageDeflate } from './permessage-deflate.js';
 import { connectClient, type ClientOptions } from './client.js';
 import type { Broadcaster } from './broadcast.js';
@@ -77,7 +75,7 @@ class Receiver implements DecoderHandler {
 
 const bufferAlloc = (n: number): Uint8Array => Buffer.allocUnsafe(n);
 
-export class WebSocket extends EventEmitter {
+export class WebSocket extends WebSocketEventTarget {
   static readonly CONNECTING = CONNECTING;
   static readonly OPEN = OPEN;
   static readonly CLOSING = CLOSING;
@@ -162,80 +160,13 @@ export class WebSocket extends EventEmitter {
     if (type === 'nodebuffer' || type === 'arraybuffer' || type === 'fragments' || type === 'blob') this._binaryType = type;
   }
 
+  /** CloseEvent.wasClean: both close frames went over the wire. */
+  protected _wasClean(): boolean { return this._closeFrameReceived && this._closeFrameSent; }
+
   /** Bytes queued by send() and not yet handed to the kernel. */
   get bufferedAmount(): number {
     const s = this._socket;
     return this._queuedBytes + (this._sender ? this._sender.pendingBytes : 0) + (s ? s.writableLength : 0);
-  }
-
-  // ---- browser-style event API ----
-  get onopen(): EventListenerLike | null { return this._getOn('open'); }
-  set onopen(h: EventListenerLike | null) { this._setOn('open', h); }
-  get onmessage(): EventListenerLike | null { return this._getOn('message'); }
-  set onmessage(h: EventListenerLike | null) { this._setOn('message', h); }
-  get onerror(): EventListenerLike | null { return this._getOn('error'); }
-  set onerror(h: EventListenerLike | null) { this._setOn('error', h); }
-  get onclose(): EventListenerLike | null { return this._getOn('close'); }
-  set onclose(h: EventListenerLike | null) { this._setOn('close', h); }
-
-  addEventListener(type: string, handler: EventListenerLike | null, options: { once?: boolean } = {}): void {
-    if (handler === null || !EVENT_TYPES.includes(type as EventType)) return;
-    for (const l of this.listeners(type) as Wrapped[]) {
-      if (l[kListener] === handler && !l[kForOnEventAttribute]) return;
-    }
-    const wrapped = this._wrap(type as EventType, handler);
-    if (options.once) this.once(type, wrapped); else this.on(type, wrapped);
-  }
-
-  removeEventListener(type: string, handler: EventListenerLike | null): void {
-    for (const l of this.listeners(type) as Wrapped[]) {
-      if (l[kListener] === handler && !l[kForOnEventAttribute]) {
-        this.removeListener(type, l);
-        return;
-      }
-    }
-  }
-
-  dispatchEvent(event: WsEvent): boolean {
-    for (const l of this.listeners(event.type) as Wrapped[]) if (l[kListener]) call(l[kListener], this, event);
-    return true;
-  }
-
-  private _getOn(type: EventType): EventListenerLike | null {
-    for (const l of this.listeners(type) as Wrapped[]) if (l[kForOnEventAttribute]) return l[kListener];
-    return null;
-  }
-
-  private _setOn(type: EventType, handler: EventListenerLike | null): void {
-    for (const l of this.listeners(type) as Wrapped[]) {
-      if (l[kForOnEventAttribute]) { this.removeListener(type, l); break; }
-    }
-    if (typeof handler !== 'function' && !(handler && typeof handler === 'object')) return;
-    const wrapped = this._wrap(type, handler);
-    wrapped[kForOnEventAttribute] = true;
-    this.on(type, wrapped);
-  }
-
-  private _wrap(type: EventType, handler: EventListenerLike): Wrapped {
-    let fn: (...args: unknown[]) => void;
-    const self = this;
-    switch (type) {
-      case 'open': fn = function onOpen() { call(handler, self, new WsEvent('open', self)); }; break;
-      case 'message': fn = function onMessage(data: unknown, isBinary: unknown) {
-        call(handler, self, new MessageEvent('message', { data: isBinary ? data : String(data) }, self));
-      }; break;
-      case 'close': fn = function onClose(code: unknown, reason: unknown) {
-        call(handler, self, new CloseEvent('close', {
-          code: code as number, reason: String(reason), wasClean: self._closeFrameReceived && self._closeFrameSent,
-        }, self));
-      }; break;
-      case 'error': fn = function onError(err: unknown) {
-        call(handler, self, new ErrorEvent('error', { error: err, message: (err as Error)?.message ?? '' }, self));
-      }; break;
-    }
-    const w = fn as Wrapped;
-    w[kListener] = handler;
-    return w;
   }
 
   // ---- connection set-up ----
@@ -626,11 +557,6 @@ export class WebSocket extends EventEmitter {
     this._readyState = CLOSED;
     this.emit('close', this._closeCode, this._closeReason);
   }
-}
-
-function call(handler: EventListenerLike, thisArg: unknown, event: WsEvent): void {
-  if (typeof handler === 'object' && handler !== null && typeof handler.handleEvent === 'function') handler.handleEvent.call(handler, event);
-  else (handler as (e: WsEvent) => void).call(thisArg, event);
 }
 
 /** @internal Fails a connection still in CONNECTING: error, then close (as the browser does). */
