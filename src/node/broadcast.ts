@@ -1,6 +1,9 @@
 // Frame-once fan-out: a message is framed once and the same bytes go to every
 // recipient (server frames are unmasked, so one frame serves all), each
-// recipient's backpressure checked first. Also uWebSockets-style topics.
+// recipient's backpressure checked first. With permessage-deflate it is also
+// compressed once (per window size) for every deflate recipient. Also
+// uWebSockets-style topics.
+import zlib from 'node:zlib';
 import { headerLength, writeHeader } from '../codec/encoder.js';
 import type { WebSocket } from './websocket.js';
 
@@ -9,6 +12,8 @@ export type BackpressurePolicy = 'close' | 'skip';
 
 export interface BroadcastOptions {
   binary?: boolean;
+  /** Compress for recipients that negotiated permessage-deflate (default true, as send()). */
+  compress?: boolean;
   /** Only recipients for which this returns true. */
   filter?: (ws: WebSocket) => boolean;
   /** Leave this socket out (usually the sender). */
@@ -36,11 +41,24 @@ export class Broadcaster {
   }
 
   broadcast(recipients: Iterable<WebSocket>, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions): number {
-    const frame = frameOnce(data, options.binary);
+    const payload = toPayload(data);
+    const opcode = (options.binary ?? typeof data !== 'string') ? 2 : 1;
+    let plain: Buffer | null = null;
+    let compressed: Map<number, Buffer> | null = null;
     let sent = 0;
     for (const ws of recipients) {
       if (ws === options.except || (options.filter && !options.filter(ws))) continue;
-      if (this.deliver(ws, frame)) sent++;
+      const pmd = ws._pmd;
+      if (pmd !== null && options.compress !== false && payload.length >= pmd.threshold) {
+        // One compression per window size (almost always just 15) serves every
+        // deflate peer; each then restarts its own compressor (see deliver).
+        const bits = pmd.deflateWindowBits;
+        let frame = (compressed ??= new Map()).get(bits);
+        if (frame === undefined) compressed.set(bits, (frame = compressOnce(payload, opcode, bits)));
+        if (this.deliver(ws, frame, true)) sent++;
+      } else if (this.deliver(ws, plain ??= frameOnce(payload, opcode), false)) {
+        sent++;
+      }
     }
     return sent;
   }
@@ -68,7 +86,7 @@ export class Broadcaster {
     return this.topics.get(topic)?.size ?? 0;
   }
 
-  private deliver(ws: WebSocket, frame: Buffer): boolean {
+  private deliver(ws: WebSocket, frame: Buffer, compressed: boolean): boolean {
     if (ws.readyState !== OPEN) return false;
     // The backlog is what the socket holds: this tick's unflushed batch is left
     // out (the sender flushes it at 64 KiB), or a fast reader would be dropped
@@ -85,19 +103,31 @@ export class Broadcaster {
       ws.terminate();
       return false;
     }
-    return ws._sendRaw(frame);
+    return ws._sendRaw(frame, compressed);
   }
 }
 
-/** A whole unmasked frame for `data`: text unless `binary` (default: binary for bytes). */
-export function frameOnce(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary?: boolean): Buffer {
-  const isString = typeof data === 'string';
-  const payload = isString ? Buffer.from(data) : Buffer.isBuffer(data) ? data
-    : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const opcode = (binary ?? !isString) ? 2 : 1;
+function toPayload(data: string | Buffer | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === 'string') return Buffer.from(data);
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** A whole unmasked frame (FIN, no RSV bits). */
+export function frameOnce(payload: Buffer, opcode: number, rsv1 = false): Buffer {
   const hl = headerLength(payload.length, false);
   const frame = Buffer.allocUnsafe(hl + payload.length);
-  writeHeader(frame, 0, opcode, payload.length, true, false, -1);
+  writeHeader(frame, 0, opcode, payload.length, true, rsv1, -1);
   payload.copy(frame, hl);
   return frame;
+}
+
+// A fresh raw-deflate stream, sync-flushed, 00 00 ff ff removed (RFC 7692
+// §7.2.1): valid for any peer whose window is at least `windowBits`, whatever
+// its context takeover, because it refers back to nothing before it. zlib
+// refuses raw window 8, so 8 compresses with 9 as the extension does.
+function compressOnce(payload: Buffer, opcode: number, windowBits: number): Buffer {
+  const out = zlib.deflateRawSync(payload, { windowBits: Math.max(windowBits, 9), finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  return frameOnce(out.subarray(0, out.length - 4), opcode, true);
 }

@@ -127,6 +127,8 @@ export class PerMessageDeflate {
   private ourNoTakeover = false;
   private peerNoTakeover = false;
   private deflateOptions: zlib.ZlibOptions = {};
+  /** Set by forgetDeflateContext() during a compress: the next one starts a fresh stream. */
+  private freshDeflate = false;
   private inflateOptions: zlib.ZlibOptions = {};
 
   // The zlib stream of each direction: kept for the connection with context
@@ -195,6 +197,23 @@ export class PerMessageDeflate {
       ...this.options.zlibInflateOptions,
       windowBits: typeof peerBits === 'number' ? Math.max(peerBits, 9) : DEFAULT_WINDOW_BITS,
     };
+  }
+
+  /** Window bits of our compressor: a frame compressed elsewhere for this peer must not use more. */
+  get deflateWindowBits(): number {
+    return typeof this.deflateOptions.windowBits === 'number' ? this.deflateOptions.windowBits : DEFAULT_WINDOW_BITS;
+  }
+
+  /**
+   * The peer's inflater has just taken a message our stream did not produce (a
+   * broadcast compressed once for many peers), so its window no longer ends with
+   * our stream's output: our next message must not refer back to it and starts
+   * a fresh stream. Valid at any message boundary (see releaseIdleDeflate).
+   */
+  forgetDeflateContext(): void {
+    if (this.deflating) { this.freshDeflate = true; return; }
+    const ctx = this.deflateCtx;
+    if (ctx !== null) this.dropDeflate(ctx);
   }
 
   /** Compresses (part of) a message; with `fin` the trailing 00 00 ff ff is removed. Order is kept per instance. */
@@ -274,6 +293,10 @@ export class PerMessageDeflate {
   }
 
   private runDeflate(job: Job, done: Done): void {
+    if (this.freshDeflate) {
+      this.freshDeflate = false;
+      if (this.deflateCtx !== null) this.dropDeflate(this.deflateCtx);
+    }
     let ctx: ZlibContext;
     try {
       ctx = this.deflateCtx ?? (this.deflateCtx = this.takeContext('deflate', this.ourNoTakeover, this.deflateOptions));

@@ -301,9 +301,8 @@ export class WebSocketServer extends EventEmitter {
   }
 
   /**
-   * Sends one message to every open client, framed once (uncompressed: RSV1 clear
-   * is valid on a deflate connection, and one compressed frame cannot serve
-   * peers whose compression contexts differ).
+   * Sends one message to every open client, framed once, and for permessage-deflate
+   * peers compressed once (per window size). Returns the number of recipients.
    */
   broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
     return this._broadcaster.broadcast(this.clients, data, options);

@@ -115,8 +115,8 @@ export class WebSocket extends WebSocketEventTarget {
   /** close() was called while sends were queued: the close frame waits behind them (as in ws). */
   private _closeQueued = false;
   private _queuedBytes = 0;
-  /** Broadcast frames (and their callbacks) waiting for a fragmented send to finish. */
-  private _heldFrames: Array<Buffer | WriteCallback | undefined> | null = null;
+  /** Broadcast frames waiting for a fragmented send to finish. */
+  private _heldFrames: Array<{ frame: Buffer; compressed: boolean }> | null = null;
   /** Received messages waiting behind an inflation, in order. */
   private _recvQueue: Array<() => void> | null = null;
   private _inflating = false;
@@ -478,35 +478,37 @@ export class WebSocket extends WebSocketEventTarget {
   /**
    * @internal Writes a frame framed elsewhere (broadcast), in order with send().
    * While a fragmented send is open (send with fin: false) it waits for the last
-   * fragment: a data frame may not land inside another message.
+   * fragment: a data frame may not land inside another message. `compressed`:
+   * the frame was deflated by someone else's stream, so ours restarts after it.
    */
-  _sendRaw(frame: Buffer, cb?: WriteCallback): boolean {
+  _sendRaw(frame: Buffer, compressed = false): boolean {
     if (this._readyState !== OPEN) return false;
     if (this._sendQueue !== null) {
-      this._sendQueue.push(() => { this._writeRaw(frame, cb); this._nextSend(); });
+      this._sendQueue.push(() => { this._writeRaw(frame, compressed); this._nextSend(); });
       return true;
     }
-    this._writeRaw(frame, cb);
+    this._writeRaw(frame, compressed);
     return true;
   }
 
-  private _writeRaw(frame: Buffer, cb?: WriteCallback): void {
+  private _writeRaw(frame: Buffer, compressed: boolean): void {
     if (this._fragmentOpcode !== 0) {
       this._queuedBytes += frame.length;
-      (this._heldFrames ??= []).push(frame, cb);
+      (this._heldFrames ??= []).push({ frame, compressed });
       return;
     }
-    this._sender!.raw(frame, cb);
+    this._sender!.raw(frame);
+    if (compressed) this._pmd?.forgetDeflateContext();
   }
 
   private _releaseHeldFrames(): void {
     const held = this._heldFrames;
     if (held === null) return;
     this._heldFrames = null;
-    for (let i = 0; i < held.length; i += 2) {
-      const frame = held[i] as Buffer;
+    for (const { frame, compressed } of held) {
       this._queuedBytes -= frame.length;
-      this._sender!.raw(frame, held[i + 1] as WriteCallback | undefined);
+      this._sender!.raw(frame);
+      if (compressed) this._pmd?.forgetDeflateContext();
     }
   }
 
