@@ -384,3 +384,33 @@ describe('no error listener', () => {
     }
   });
 });
+
+describe('a peer that pings without reading', () => {
+  it('auto-pong stops past 1 MiB queued: pongs do not pile up without bound', async () => {
+    const { createConnection } = await import('node:net');
+    const s = await startEcho();
+    const conn = new Promise<WebSocket>((r) => s.wss.once('connection', r));
+    const sock = createConnection(s.port, '127.0.0.1');
+    cleanupSocket = sock;
+    await once(sock, 'connect');
+    sock.write(handshakeRequest(s.port));
+    await once(sock, 'data'); // the 101
+    sock.pause(); // from here on the peer reads nothing
+    const ws = await withTimeout(conn, T, 'connection');
+    let pings = 0;
+    ws.on('ping', () => { pings++; });
+    const batch = Buffer.concat(Array.from({ length: 1000 }, () => cf({ opcode: OP.PING, payload: Buffer.alloc(125, 7) })));
+    // 200,000 pings of 125 bytes ask for 25 MB of pongs
+    for (let i = 0; i < 200; i++) {
+      if (!sock.write(batch)) await once(sock, 'drain');
+    }
+    await until(() => pings === 200_000, 20_000, () => `pings received: ${pings}`);
+    // what the server holds for this peer stays near the cap, whatever the peer asks for
+    expect(ws.bufferedAmount).toBeLessThan(1024 * 1024 + 256 * 1024);
+    expect(s.serverErrors).toEqual([]);
+    expect(uncaught).toEqual([]);
+  }, 40_000);
+});
+
+let cleanupSocket: { destroy(): void } | null = null;
+afterEach(() => { cleanupSocket?.destroy(); cleanupSocket = null; });

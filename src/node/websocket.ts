@@ -47,6 +47,11 @@ const EMPTY = Buffer.alloc(0);
 const kWs = Symbol('wasmsocket.websocket');
 const NOOP = (): void => {};
 
+// Auto-pong stops while this much is queued for the kernel: 1 MiB holds ~8,000
+// pongs of the largest size, far beyond any peer that reads (broadcast's default
+// maxBackpressure is the same figure).
+const PONG_BACKLOG_MAX = 1024 * 1024;
+
 /** Default close timeout: how long we wait for the peer's close frame / TCP close (ws's 30 s). */
 export const CLOSE_TIMEOUT = 30_000;
 
@@ -268,7 +273,12 @@ export class WebSocket extends WebSocketEventTarget {
   /** @internal */
   _onPing(data: Buffer): void {
     this._enqueueReceived(() => {
-      if (this._opts.autoPong && this._readyState === OPEN) this.pong(data, !this._isServer, NOOP);
+      // A peer that pings without reading our pongs would grow our write buffer
+      // without bound: past PONG_BACKLOG_MAX queued bytes, pings go unanswered
+      // (RFC 6455 §5.5.3 allows answering only the most recent one).
+      if (this._opts.autoPong && this._readyState === OPEN && this._backlog() <= PONG_BACKLOG_MAX) {
+        this.pong(data, !this._isServer, NOOP);
+      }
       this.emit('ping', data);
     });
   }
