@@ -10,7 +10,7 @@
 // Options:
 //   --quick            short smoke run: 0.3 s warm-up, 1 s measurement, 1 round, 1,000 idle conns
 //   --only a,b         run only these scenarios (exact names, or a prefix such as "echo")
-//   --deflate          also run the echo scenarios with permessage-deflate
+//   --no-deflate       skip the echo scenarios with permessage-deflate (run by default)
 //   --json             write machine-readable results to bench/results.json
 //   --out FILE         write them to FILE instead (implies --json)
 //   --duration S       measurement seconds per run (default 3)
@@ -45,7 +45,7 @@ function parseOptions(argv) {
   const o = {
     quick: false,
     only: null,
-    deflate: false,
+    deflate: true,
     json: false,
     out: path.join(BENCH, 'results.json'),
     duration: null,
@@ -70,6 +70,7 @@ function parseOptions(argv) {
       case '--quick': o.quick = true; break;
       case '--only': o.only = value().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--deflate': o.deflate = true; break;
+      case '--no-deflate': o.deflate = false; break;
       case '--json': o.json = true; break;
       case '--out': o.out = path.resolve(value()); o.json = true; break;
       case '--duration': o.duration = num(flag, value()); break;
