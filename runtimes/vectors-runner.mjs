@@ -14,6 +14,8 @@
 // Returns { passed, failed, failures, simd } where each check is one named case.
 
 /** The data, by name; paths are relative to the repository root. */
+import { prng } from './prng.mjs';
+
 export const DATA_FILES = {
   rfc6455: 'runtimes/vectors/rfc6455.json',
   utf8: 'test/vectors/utf8.json',
@@ -62,17 +64,8 @@ function assert(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
-/** mulberry32, the same seeded PRNG as the Node test suite. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the same seeded PRNG as the Node test suite (one copy, in prng.mjs). */
+export { prng };
 
 const keyToU32 = (k) => (k[0] | (k[1] << 8) | (k[2] << 16) | (k[3] << 24)) >>> 0;
 

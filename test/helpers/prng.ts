@@ -1,14 +1,4 @@
 // One seeded PRNG for every randomised test (no library code imported here, so
-// the conformance suite can use it and stay independent of our codec).
-
-/** mulberry32: a small seeded PRNG so random tests are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// the conformance suite can use it and stay independent of our codec). The
+// runtime vectors use the same one, so it lives in plain JS in runtimes/.
+export { prng } from '../../runtimes/prng.mjs';
