@@ -5,7 +5,7 @@
 // uWebSockets-style topics.
 import zlib from 'node:zlib';
 import { headerLength, writeHeader } from '../codec/encoder.js';
-import type { WebSocket } from './websocket.js';
+import { toBuffer, type WebSocket } from './websocket.js';
 
 /** What to do with a recipient whose queued bytes pass maxBackpressure. */
 export type BackpressurePolicy = 'close' | 'skip';
@@ -108,10 +108,7 @@ export class Broadcaster {
 }
 
 function toPayload(data: string | Buffer | ArrayBuffer | ArrayBufferView): Buffer {
-  if (typeof data === 'string') return Buffer.from(data);
-  if (Buffer.isBuffer(data)) return data;
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return typeof data === 'string' ? Buffer.from(data) : toBuffer(data);
 }
 
 /** A whole unmasked frame (FIN, no RSV bits). */
@@ -125,9 +122,10 @@ export function frameOnce(payload: Buffer, opcode: number, rsv1 = false): Buffer
 
 // A fresh raw-deflate stream, sync-flushed, 00 00 ff ff removed (RFC 7692
 // §7.2.1): valid for any peer whose window is at least `windowBits`, whatever
-// its context takeover, because it refers back to nothing before it. zlib
-// refuses raw window 8, so 8 compresses with 9 as the extension does.
+// its context takeover, because it refers back to nothing before it.
+// `windowBits` is the recipient's deflateWindowBits (already 9 for a
+// negotiated 8, which zlib refuses for raw deflate).
 function compressOnce(payload: Buffer, opcode: number, windowBits: number): Buffer {
-  const out = zlib.deflateRawSync(payload, { windowBits: Math.max(windowBits, 9), finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  const out = zlib.deflateRawSync(payload, { windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH });
   return frameOnce(out.subarray(0, out.length - 4), opcode, true);
 }

@@ -57,7 +57,8 @@ export const CLOSE_TIMEOUT = 30_000;
 
 type SocketWithWs = Socket & { [kWs]?: WebSocket };
 
-function toBuffer(data: Exclude<SendData, Blob | number | string>): Buffer {
+/** Any binary send() accepts, as one Buffer (a view where possible, no copy). */
+export function toBuffer(data: Exclude<SendData, Blob | number | string>): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) {
     // ws's 'fragments' binaryType hands out Buffer[]: echoing it sends the bytes.
@@ -170,8 +171,7 @@ export class WebSocket extends WebSocketEventTarget {
 
   /** Bytes queued by send() and not yet handed to the kernel. */
   get bufferedAmount(): number {
-    const s = this._socket;
-    return this._queuedBytes + (this._sender ? this._sender.pendingBytes : 0) + (s ? s.writableLength : 0);
+    return this._backlog() + (this._sender ? this._sender.pendingBytes : 0);
   }
 
   // ---- connection set-up ----
@@ -507,6 +507,10 @@ export class WebSocket extends WebSocketEventTarget {
       (this._heldFrames ??= []).push({ frame, compressed });
       return;
     }
+    this._putRaw(frame, compressed);
+  }
+
+  private _putRaw(frame: Buffer, compressed: boolean): void {
     this._sender!.raw(frame);
     if (compressed) this._pmd?.forgetDeflateContext();
   }
@@ -517,8 +521,7 @@ export class WebSocket extends WebSocketEventTarget {
     this._heldFrames = null;
     for (const { frame, compressed } of held) {
       this._queuedBytes -= frame.length;
-      this._sender!.raw(frame);
-      if (compressed) this._pmd?.forgetDeflateContext();
+      this._putRaw(frame, compressed);
     }
   }
 
