@@ -1,7 +1,7 @@
 // The send side of one connection: frames small messages into one buffer per
 // tick (many sends, one socket.write), writes large payloads without copying
 // (header + payload under cork: one writev), and masks for a client.
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { writeHeader, headerLength } from '../codec/encoder.js';
 import { maskBytes, randomMaskKey } from '../codec/mask.js';
 
@@ -21,14 +21,14 @@ const BATCH_FIRST = 4000;
 const BATCH_MAX = 64 * 1024;
 
 export class Sender {
-  private readonly socket: Socket;
+  private readonly socket: Duplex;
   private readonly masked: boolean;
   private batch: Buffer | null = null;
   private batchLen = 0;
   private batchCbs: WriteCallback[] | null = null;
   private scheduled = false;
 
-  constructor(socket: Socket, masked: boolean) {
+  constructor(socket: Duplex, masked: boolean) {
     this.socket = socket;
     this.masked = masked;
   }

@@ -51,10 +51,12 @@ export interface ServerEvents {
 }
 
 const RUNNING = 0, CLOSING = 1, CLOSED = 2;
+const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
 const kHandled = Symbol('wasmsocket.upgradeHandled');
 
 export class WebSocketServer extends EventEmitter {
   readonly options: Required<Pick<ServerOptions, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout' | 'clientTracking'>> & ServerOptions;
+  /** The open connections; undefined with `clientTracking: false` (as in ws). */
   readonly clients: Set<WebSocket>;
   private _server: HttpServer | HttpsServer | null = null;
   private _state = RUNNING;
@@ -75,7 +77,8 @@ export class WebSocketServer extends EventEmitter {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
     }
     this.options = opts;
-    this.clients = new Set();
+    // As ws: no set at all without tracking (typed as ws's @types declare it).
+    this.clients = opts.clientTracking ? new Set() : undefined as unknown as Set<WebSocket>;
     this._broadcaster = new Broadcaster(opts.maxBackpressure, opts.backpressurePolicy);
 
     if (opts.port != null) {
@@ -272,7 +275,7 @@ export class WebSocketServer extends EventEmitter {
     this.emit('headers', headers, req);
     socket.write(headers.concat('\r\n').join('\r\n'));
     socket.removeListener('error', socketOnError);
-    ws._setSocket(socket as Socket, head, {
+    ws._setSocket(socket, head, {
       maxPayload: this.options.maxPayload, skipUTF8Validation: this.options.skipUTF8Validation,
       autoPong: this.options.autoPong, closeTimeout: this.options.closeTimeout,
     }, pmd);
@@ -305,7 +308,7 @@ export class WebSocketServer extends EventEmitter {
    * peers compressed once (per window size). Returns the number of recipients.
    */
   broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
-    return this._broadcaster.broadcast(this.clients, data, options);
+    return this._broadcaster.broadcast(this.clients ?? NO_CLIENTS, data, options);
   }
 
   /** Sends one message to every subscriber of `topic`, framed once. */

@@ -1,7 +1,7 @@
 // One WebSocket connection, server or client side: ws's Node API and the
 // browser's WebSocket API on the same object. Bytes go through the wasm codec
 // (src/codec); this file owns state, events and the close handshake.
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import { FrameDecoder, type DecoderHandler } from '../codec/decoder.js';
@@ -12,6 +12,8 @@ import { WebSocketEventTarget } from './events.js';
 import type { PerMessageDeflate } from './permessage-deflate.js';
 import { connectClient, type ClientOptions } from './client.js';
 import type { Broadcaster } from './broadcast.js';
+import type { Transport } from './transport.js';
+import { transportFor } from './transport-net.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 export type Data = Buffer | ArrayBuffer | Buffer[] | Blob;
@@ -55,7 +57,7 @@ const PONG_BACKLOG_MAX = 1024 * 1024;
 /** Default close timeout: how long we wait for the peer's close frame / TCP close (ws's 30 s). */
 export const CLOSE_TIMEOUT = 30_000;
 
-type SocketWithWs = Socket & { [kWs]?: WebSocket };
+type SocketWithWs = Duplex & { [kWs]?: WebSocket };
 
 /** Any binary send() accepts, as one Buffer (a view where possible, no copy). */
 export function toBuffer(data: Exclude<SendData, Blob | number | string>): Buffer {
@@ -93,7 +95,8 @@ export class WebSocket extends WebSocketEventTarget {
 
   /** @internal */ _readyState = CONNECTING;
   /** @internal */ _isServer: boolean;
-  /** @internal */ _socket: Socket | null = null;
+  /** @internal The byte duplex under the connection (a net.Socket, an HTTP/2 stream, any Duplex). */ _socket: Duplex | null = null;
+  /** @internal How that duplex is ended and torn down (transport.ts). */ _transport: Transport | null = null;
   /** @internal */ _req: ClientRequest | null = null;
   /** @internal */ _protocol = '';
   /** @internal */ _extensions = '';
@@ -177,18 +180,19 @@ export class WebSocket extends WebSocketEventTarget {
   // ---- connection set-up ----
 
   /** @internal Takes over an upgraded socket: from here on the connection is OPEN. */
-  _setSocket(socket: Socket, head: Buffer, opts: ConnectionOptions, pmd: PerMessageDeflate | null): void {
+  _setSocket(socket: Duplex, head: Buffer, opts: ConnectionOptions, pmd: PerMessageDeflate | null,
+    transport: Transport = transportFor(socket)): void {
     this._opts = opts;
     this._pmd = pmd;
     this._socket = socket;
+    this._transport = transport;
     (socket as SocketWithWs)[kWs] = this;
     this._decoder = new FrameDecoder(new Receiver(this), {
       isServer: this._isServer, maxPayload: opts.maxPayload, perMessageDeflate: pmd !== null,
       skipUTF8Validation: opts.skipUTF8Validation, alloc: bufferAlloc, isUtf8,
     });
     this._sender = new Sender(socket, !this._isServer);
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
+    transport.open(socket);
     if (head.length > 0) socket.unshift(head);
     socket.on('close', socketOnClose);
     socket.on('data', socketOnData);
@@ -305,7 +309,7 @@ export class WebSocket extends WebSocketEventTarget {
     this._recvQueue = null;
     this._closeCode = 1006;
     if (this._readyState === OPEN) this.close(err.closeCode);
-    else this._socket?.end();
+    else if (this._socket) this._transport!.fail(this._socket);
     this._emitError(err);
   }
 
@@ -438,7 +442,7 @@ export class WebSocket extends WebSocketEventTarget {
     }
     const socket = this._socket!;
     if (this._readyState === CLOSING) {
-      if (this._closeFrameSent && (this._closeFrameReceived || this._protocolFailed)) socket.end();
+      if (this._closeFrameSent && (this._closeFrameReceived || this._protocolFailed)) this._endTransport();
       return;
     }
     const payload = Buffer.from(encodeClosePayload(code, reason));
@@ -448,7 +452,7 @@ export class WebSocket extends WebSocketEventTarget {
       this._sender!.frame(OP_CLOSE, payload, true, false, (err) => {
         if (err) return;
         this._closeFrameSent = true;
-        if (this._closeFrameReceived || this._protocolFailed) socket.end();
+        if (this._closeFrameReceived || this._protocolFailed) this._endTransport();
       });
       this._sender!.flush();
     };
@@ -460,7 +464,8 @@ export class WebSocket extends WebSocketEventTarget {
     } else {
       writeClose();
     }
-    this._closeTimer = setTimeout(() => socket.destroy(), this._opts.closeTimeout);
+    const transport = this._transport!;
+    this._closeTimer = setTimeout(() => transport.abort(socket), this._opts.closeTimeout);
   }
 
   terminate(): void {
@@ -470,7 +475,14 @@ export class WebSocket extends WebSocketEventTarget {
       return;
     }
     this._readyState = CLOSING;
-    this._socket!.destroy();
+    this._transport!.abort(this._socket!);
+  }
+
+  // After the close handshake: a clean end, or a reset-style end after our
+  // close frame for a protocol error (the transport decides what each means).
+  private _endTransport(): void {
+    const socket = this._socket!;
+    if (this._protocolFailed) this._transport!.fail(socket); else this._transport!.end(socket);
   }
 
   pause(): void {
@@ -583,7 +595,7 @@ export function abortHandshake(ws: WebSocket, message: string): void {
     ws._req = null;
     req.destroy();
   }
-  if (ws._socket) ws._socket.destroy();
+  if (ws._socket) (ws._transport ?? transportFor(ws._socket)).abort(ws._socket);
   process.nextTick(() => {
     ws._emitError(err);
     ws._emitClose();
@@ -616,5 +628,5 @@ function socketOnError(this: SocketWithWs): void {
   this.removeListener('error', socketOnError);
   this.on('error', NOOP);
   ws._readyState = CLOSING;
-  this.destroy();
+  ws._transport!.abort(this);
 }

@@ -1,0 +1,21 @@
+// The seam between a connection and the bytes under it. The connection
+// (websocket.ts) reads and writes any Duplex with stream methods only: 'data',
+// write/cork, pause/resume, writableLength. What differs per transport — how the
+// duplex is readied, ended after the close handshake, and torn down — is this
+// small object, one file per transport beside it:
+//   transport-net.ts     net.Socket / tls.TLSSocket (TCP FIN, destroy)
+//   transport-h2.ts      an HTTP/2 stream, RFC 8441 (END_STREAM, RST_STREAM CANCEL)
+//   transport-duplex.ts  any other Duplex (end, destroy)
+// None of these is on the per-message path: they run once per connection.
+import type { Duplex } from 'node:stream';
+
+export interface Transport {
+  /** Readies the duplex for a long-lived connection (once, when the connection opens). */
+  open(stream: Duplex): void;
+  /** Ends our side cleanly once the close handshake is done. */
+  end(stream: Duplex): void;
+  /** Ends the connection after our close frame for a protocol error went out. */
+  fail(stream: Duplex): void;
+  /** Tears the connection down now: terminate(), close timeout, transport error. */
+  abort(stream: Duplex): void;
+}
