@@ -7,6 +7,8 @@ import { acceptKey, isToken, newKey } from './handshake.js';
 import { parseExtensions, formatExtensions } from './extension.js';
 import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
 import { abortHandshake, CLOSE_TIMEOUT, type WebSocket } from './websocket.js';
+import { clientMemoryBudget, type MemoryBudget } from './budget.js';
+import { clientHeartbeat } from './heartbeat.js';
 
 export interface ClientOptions extends SecureContextOptions {
   protocolVersion?: number;
@@ -28,6 +30,13 @@ export interface ClientOptions extends SecureContextOptions {
   host?: string;
   auth?: string;
   timeout?: number;
+  /**
+   * The byte budget this client's held bytes count against: by default one
+   * budget shared by every client of the process (clientMemoryBudget()); null: none.
+   */
+  memoryBudget?: MemoryBudget | null;
+  /** Milliseconds the server may stay silent before we ping, then terminate (0, default: off). */
+  idleTimeout?: number;
 }
 
 export function connectClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions, redirects = 0,
@@ -84,6 +93,7 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
     method: 'GET',
   };
   delete (reqOptions as { perMessageDeflate?: unknown }).perMessageDeflate;
+  delete (reqOptions as { memoryBudget?: unknown }).memoryBudget;
   if (url.username || url.password) reqOptions.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
 
   const req: ClientRequest = (secure ? https : http).request(reqOptions);
@@ -175,6 +185,8 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
     }
     ws._setSocket(socket, head, {
       maxPayload: opts.maxPayload, skipUTF8Validation: opts.skipUTF8Validation, autoPong: opts.autoPong, closeTimeout: opts.closeTimeout,
+      budget: opts.memoryBudget === undefined ? clientMemoryBudget() : opts.memoryBudget,
+      heartbeat: opts.idleTimeout ? clientHeartbeat(opts.idleTimeout) : null,
     }, accepted);
   });
 

@@ -167,6 +167,9 @@ export class PerMessageDeflate {
   /** Largest inflated message accepted, in bytes (0: no limit). */
   get maxPayload(): number { return this.limit; }
 
+  /** Inflated bytes of the received message in progress (held until it is delivered). */
+  get inflatingBytes(): number { return this.inflatedTotal; }
+
   /** Client: the parameters to offer (format with formatExtensions({ 'permessage-deflate': offer })). */
   offer(): PerMessageDeflateParams {
     return offerParams(this.options);

@@ -9,6 +9,8 @@ import { parseExtensions, formatExtensions } from './extension.js';
 import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
 import { CLOSE_TIMEOUT, WebSocket } from './websocket.js';
 import { Broadcaster, type BroadcastOptions, type BackpressurePolicy } from './broadcast.js';
+import { MemoryBudget, type BudgetEvent } from './budget.js';
+import { Heartbeat } from './heartbeat.js';
 
 export interface VerifyClientInfo { origin: string | undefined; secure: boolean; req: IncomingMessage }
 type VerifyClientSync = (info: VerifyClientInfo) => boolean;
@@ -37,7 +39,36 @@ export interface ServerOptions {
   /** Bytes a socket may have queued before broadcast/publish applies `backpressurePolicy`. */
   maxBackpressure?: number;
   backpressurePolicy?: BackpressurePolicy;
+  /**
+   * Bytes all connections together may hold for the peers: messages still
+   * arriving, inflation in progress, queued sends. Past it the biggest holder is
+   * closed (1009, or 1008 for a peer not reading). Default: a quarter of V8's
+   * heap limit; 0 counts without enforcing.
+   */
+  maxBufferedBytes?: number;
+  /** A budget shared with other servers (overrides maxBufferedBytes). */
+  memoryBudget?: MemoryBudget;
+  /**
+   * Milliseconds a peer may stay silent: silent peers are pinged, and terminated
+   * when nothing (a pong or anything else) arrives within this time; a peer that
+   * takes none of our queued bytes for this long is terminated too. 0 (default): off.
+   */
+  idleTimeout?: number;
   WebSocket?: typeof WebSocket;
+}
+
+/** Counters of what the server's limits did (wss.stats). */
+export interface ServerStats {
+  /** Bytes held for peers now (incoming exact, queued sends as of the last sweep). */
+  bufferedBytes: number;
+  /** The budget's limit in bytes (Infinity: counting only). */
+  maxBufferedBytes: number;
+  /** Connections closed by the memory budget. */
+  budgetCloses: number;
+  /** Peers terminated for silence past idleTimeout. */
+  idleTimeouts: number;
+  /** Peers terminated for not reading for idleTimeout. */
+  stalledSends: number;
 }
 
 /** The server's events and listener signatures, as in ws. */
@@ -48,6 +79,10 @@ export interface ServerEvents {
   close: (this: WebSocketServer) => void;
   listening: (this: WebSocketServer) => void;
   wsClientError: (this: WebSocketServer, err: Error, socket: Duplex, req: IncomingMessage) => void;
+  /** A connection was closed by the memory budget. */
+  budgetExceeded: (this: WebSocketServer, ws: WebSocket, event: BudgetEvent) => void;
+  /** A peer was terminated by the idle timeout ('idle': silent; 'stalled': not reading). */
+  timeout: (this: WebSocketServer, ws: WebSocket, why: 'idle' | 'stalled') => void;
 }
 
 const RUNNING = 0, CLOSING = 1, CLOSED = 2;
@@ -63,6 +98,8 @@ export class WebSocketServer extends EventEmitter {
   private _removeListeners: (() => void) | null = null;
   private _shouldEmitClose = false;
   /** @internal */ readonly _broadcaster: Broadcaster;
+  /** @internal */ readonly _budget: MemoryBudget;
+  /** @internal */ readonly _heartbeat: Heartbeat | null;
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
@@ -80,6 +117,10 @@ export class WebSocketServer extends EventEmitter {
     // As ws: no set at all without tracking (typed as ws's @types declare it).
     this.clients = opts.clientTracking ? new Set() : undefined as unknown as Set<WebSocket>;
     this._broadcaster = new Broadcaster(opts.maxBackpressure, opts.backpressurePolicy);
+    this._budget = opts.memoryBudget ?? new MemoryBudget(opts.maxBufferedBytes);
+    if (!opts.memoryBudget) this._budget.onExceeded = (ws, event) => this.emit('budgetExceeded', ws, event);
+    this._heartbeat = opts.idleTimeout ? new Heartbeat(opts.idleTimeout) : null;
+    if (this._heartbeat) this._heartbeat.onTimeout = (ws, why) => this.emit('timeout', ws, why);
 
     if (opts.port != null) {
       const server = http.createServer({
@@ -123,6 +164,15 @@ export class WebSocketServer extends EventEmitter {
   once<E extends keyof ServerEvents>(event: E, listener: ServerEvents[E]): this;
   once(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this { return super.once(event, listener); }
+
+  /** What the memory budget and idle timeout did so far. */
+  get stats(): ServerStats {
+    const b = this._budget, h = this._heartbeat;
+    return {
+      bufferedBytes: b.total, maxBufferedBytes: b.limit, budgetCloses: b.closes,
+      idleTimeouts: h ? h.stats.idleTimeouts : 0, stalledSends: h ? h.stats.stalledSends : 0,
+    };
+  }
 
   address(): AddressInfo | string | null {
     if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
@@ -278,6 +328,7 @@ export class WebSocketServer extends EventEmitter {
     ws._setSocket(socket, head, {
       maxPayload: this.options.maxPayload, skipUTF8Validation: this.options.skipUTF8Validation,
       autoPong: this.options.autoPong, closeTimeout: this.options.closeTimeout,
+      budget: this._budget, heartbeat: this._heartbeat,
     }, pmd);
     if (this.options.clientTracking) {
       this.clients.add(ws);

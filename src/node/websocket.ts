@@ -14,6 +14,8 @@ import { connectClient, type ClientOptions } from './client.js';
 import type { Broadcaster } from './broadcast.js';
 import type { Transport } from './transport.js';
 import { transportFor } from './transport-net.js';
+import type { MemoryBudget } from './budget.js';
+import type { Heartbeat } from './heartbeat.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 export type Data = Buffer | ArrayBuffer | Buffer[] | Blob;
@@ -40,6 +42,10 @@ export interface ConnectionOptions {
   autoPong: boolean;
   closeTimeout: number;
   allowSynchronousEvents?: boolean;
+  /** The byte budget this connection's held bytes count against (budget.ts). */
+  budget?: MemoryBudget | null;
+  /** The idle timeout / heartbeat watching this connection (heartbeat.ts). */
+  heartbeat?: Heartbeat | null;
 }
 
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
@@ -129,6 +135,11 @@ export class WebSocket extends WebSocketEventTarget {
   /** Received messages waiting behind an inflation, in order. */
   private _recvQueue: Array<() => void> | null = null;
   private _inflating = false;
+  /** Bytes of a compressed message being inflated (held until inflation ends). */
+  private _inflatingBytes = 0;
+  /** @internal Set on every read: the heartbeat counts any inbound bytes as life. */ _heard = false;
+  /** @internal */ _budget: MemoryBudget | null = null;
+  /** @internal Incoming bytes charged to the budget. */ _budgetHeld = 0;
 
   constructor(address: string | URL | null, protocols?: string | string[] | ClientOptions, options?: ClientOptions) {
     super();
@@ -199,7 +210,39 @@ export class WebSocket extends WebSocketEventTarget {
     socket.on('end', socketOnEnd);
     socket.on('error', socketOnError);
     this._readyState = OPEN;
+    if (opts.budget) { this._budget = opts.budget; opts.budget.join(this); }
+    opts.heartbeat?.watch(this);
     this.emit('open');
+  }
+
+  // ---- memory budget (budget.ts) ----
+
+  /** @internal Incoming bytes held: a message still arriving, a compressed one inflating. */
+  _incomingBytes(): number {
+    return this._decoder!.bufferedBytes + this._inflatingBytes + (this._inflating && this._pmd ? this._pmd.inflatingBytes : 0);
+  }
+
+  /** @internal */
+  _budgetUsage(): { incoming: number; outgoing: number } {
+    return { incoming: this._decoder ? this._incomingBytes() : 0, outgoing: this._backlog() };
+  }
+
+  /**
+   * @internal The budget closes us. 1009: what the peer sent is dropped now and
+   * the connection closes as on a protocol error. 1008: the peer does not read
+   * our sends, so a close frame would sit behind them: the socket is destroyed.
+   */
+  _budgetClose(code: number, reason: string): void {
+    this._budget = null;
+    this._decoder?.reset();
+    this._recvQueue = null;
+    if (code === 1008 || this._readyState !== OPEN) {
+      this._closeCode = 1006;
+      this._emitError(new ProtocolError(reason, code, 'WS_ERR_BUDGET_EXCEEDED'));
+      this.terminate();
+      return;
+    }
+    this._onProtocolError(new ProtocolError(reason, code, 'WS_ERR_BUDGET_EXCEEDED'));
   }
 
   // ---- receiving ----
@@ -244,8 +287,11 @@ export class WebSocket extends WebSocketEventTarget {
     this._inflating = true;
     this._recvQueue ??= [];
     this._socket?.pause();
+    this._inflatingBytes = data.length;
     pmd.decompressMessage(data, (err, result) => {
       this._inflating = false;
+      this._inflatingBytes = 0;
+      if (this._budget !== null) this._budget.charge(this, this._incomingBytes());
       if (this._readyState === CLOSED) return;
       if (err || !result) {
         const e = err as (Error & { code?: string | number; closeCode?: number }) | null;
@@ -567,6 +613,8 @@ export class WebSocket extends WebSocketEventTarget {
     this._readyState = CLOSING;
     if (this._closeTimer) clearTimeout(this._closeTimer);
     this._decoder?.reset();
+    this._budget?.leave(this);
+    this._budget = null;
     this._sender?.discard();
     this._heldFrames = null;
     this._pmd?.cleanup();
@@ -604,7 +652,14 @@ export function abortHandshake(ws: WebSocket, message: string): void {
 
 function socketOnData(this: SocketWithWs, chunk: Buffer): void {
   const ws = this[kWs]!;
+  ws._heard = true;
   (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
+  // The budget sees what this read left held (one compare when nothing is held).
+  const budget = ws._budget;
+  if (budget !== null) {
+    const held = ws._incomingBytes();
+    if (held !== ws._budgetHeld) budget.charge(ws, held);
+  }
 }
 
 function socketOnEnd(this: SocketWithWs): void {

@@ -1,0 +1,167 @@
+// A byte budget shared by many connections: the bytes peers make us hold
+// (messages still arriving, inflation in progress, sends queued for a peer that
+// does not read), summed over every connection of a server, or of all clients of
+// the process. maxPayload bounds one connection; this bounds the process: past
+// the limit the connection holding the most is closed, the others carry on.
+//
+// Cost: incoming bytes are charged once per socket read (a subtraction and a
+// compare), never per message. Queued sends change inside Node's stream where
+// we cannot see them cheaply, so they are summed by one sweep per budget every
+// SWEEP_MS, and on every enforcement.
+import { getHeapStatistics } from 'node:v8';
+
+/** What a budget needs from a connection. */
+export interface BudgetMember {
+  /** Incoming bytes charged to the budget so far (owned by the budget). */
+  _budgetHeld: number;
+  /** Bytes the connection holds right now: incoming, inflating and queued sends. */
+  _budgetUsage(): { incoming: number; outgoing: number };
+  /** Closes the connection for the budget (1009: incoming, 1008: outgoing); releases what it holds. */
+  _budgetClose(code: number, reason: string): void;
+}
+
+export interface BudgetEvent {
+  /** Bytes the closed connection held, incoming and queued for sending. */
+  incoming: number;
+  outgoing: number;
+  /** The budget's total and limit when it fired. */
+  total: number;
+  limit: number;
+  /** The close code used: 1009 for incoming bytes, 1008 for a peer not reading. */
+  code: number;
+}
+
+// Queued sends are re-summed this often. A peer that does not read grows them
+// only as fast as the application sends; broadcast stops at maxBackpressure
+// (1 MiB per socket by default) and the heartbeat's stalled-send check closes
+// a peer that takes nothing for idleTimeout.
+const SWEEP_MS = 1000;
+
+/**
+ * The default limit: a quarter of V8's heap limit (4 GiB heap on a 16 GiB+
+ * machine gives 1 GiB). Buffers live outside the V8 heap, but the heap limit is
+ * what Node sizes from the machine's memory (or --max-old-space-size), so it is
+ * the process's own statement of how much memory it expects to use; a quarter
+ * leaves the rest to the application.
+ */
+export function defaultBudgetBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 4);
+}
+
+export class MemoryBudget {
+  /** Bytes allowed; 0 or Infinity turns enforcement off (the bytes are still counted). */
+  limit: number;
+  /** Incoming bytes held now (messages arriving, inflating), kept current at every read. */
+  incoming = 0;
+  /** Queued sends at the last sweep. */
+  outgoing = 0;
+  /** Connections closed by this budget. */
+  closes = 0;
+  /** Called after a connection was closed for the budget. */
+  onExceeded: ((member: BudgetMember, event: BudgetEvent) => void) | null = null;
+  private readonly members = new Set<BudgetMember>();
+  private timer: NodeJS.Timeout | null = null;
+  private enforcing = false;
+
+  constructor(limit: number = defaultBudgetBytes()) {
+    this.limit = limit > 0 ? limit : Infinity;
+  }
+
+  /** Bytes held in all: incoming now plus queued sends as last summed. */
+  get total(): number { return this.incoming + this.outgoing; }
+
+  get size(): number { return this.members.size; }
+
+  join(m: BudgetMember): void {
+    m._budgetHeld = 0;
+    this.members.add(m);
+    if (this.timer === null) {
+      this.timer = setInterval(sweep, SWEEP_MS, this);
+      this.timer.unref();
+    }
+  }
+
+  /** The connection is over: what it held is released. */
+  leave(m: BudgetMember): void {
+    if (!this.members.delete(m)) return;
+    this.incoming -= m._budgetHeld;
+    m._budgetHeld = 0;
+    if (this.members.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+      this.outgoing = 0;
+    }
+  }
+
+  /** A read changed what `m` holds to `held` incoming bytes. */
+  charge(m: BudgetMember, held: number): void {
+    this.incoming += held - m._budgetHeld;
+    m._budgetHeld = held;
+    if (this.incoming + this.outgoing > this.limit) this.enforce(m);
+  }
+
+  /** Re-sums queued sends over every member, then enforces the limit. */
+  sweep(): void {
+    this.resum();
+    if (this.total > this.limit) this.enforce(null);
+  }
+
+  // Exact totals from every member: queued sends, and incoming bytes that grew
+  // between reads (inflation output).
+  private resum(): void {
+    let inc = 0, out = 0;
+    for (const m of this.members) {
+      const u = m._budgetUsage();
+      m._budgetHeld = u.incoming;
+      inc += u.incoming;
+      out += u.outgoing;
+    }
+    this.incoming = inc;
+    this.outgoing = out;
+  }
+
+  // Closes the biggest holders until the total is back under the limit. The
+  // connection that just asked is closed rather than an equal holder.
+  private enforce(asker: BudgetMember | null): void {
+    if (this.enforcing) return;
+    this.enforcing = true;
+    try {
+      this.resum();
+      while (this.total > this.limit && this.members.size > 0) {
+        let worst: BudgetMember | null = null;
+        let worstIn = 0, worstOut = 0;
+        if (asker !== null && this.members.has(asker)) {
+          const u = asker._budgetUsage();
+          worst = asker; worstIn = u.incoming; worstOut = u.outgoing;
+        }
+        for (const m of this.members) {
+          if (m === asker) continue;
+          const u = m._budgetUsage();
+          if (u.incoming + u.outgoing > worstIn + worstOut) { worst = m; worstIn = u.incoming; worstOut = u.outgoing; }
+        }
+        if (worst === null || worstIn + worstOut === 0) break;
+        const code = worstIn >= worstOut ? 1009 : 1008;
+        const event: BudgetEvent = { incoming: worstIn, outgoing: worstOut, total: this.total, limit: this.limit, code };
+        this.members.delete(worst);
+        this.incoming -= worst._budgetHeld;
+        worst._budgetHeld = 0;
+        this.outgoing -= worstOut;
+        this.closes++;
+        worst._budgetClose(code, code === 1009 ? 'Server memory budget exceeded' : 'Peer is not reading');
+        this.onExceeded?.(worst, event);
+        asker = null;
+      }
+    } finally {
+      this.enforcing = false;
+    }
+  }
+}
+
+function sweep(b: MemoryBudget): void { b.sweep(); }
+
+let clientBudget: MemoryBudget | null = null;
+
+/** The budget every client connection of this process shares (created on first use). */
+export function clientMemoryBudget(): MemoryBudget {
+  return (clientBudget ??= new MemoryBudget());
+}
