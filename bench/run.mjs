@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // npm run bench [-- options]    (= node bench/run.mjs [options])
 //
-// Runs each scenario against `ws` and wasmsocket interleaved (ws, ours, ws, ours, ...), each run
-// with a fresh server process (bench/servers/*) driven by a separate load generator process
-// (bench/loadgen.mjs) over 127.0.0.1, server and load generator pinned to different cores when
-// `taskset` exists. Prints a table of medians and the ratio ours/ws; --json writes
-// bench/results.json. See bench/README.md for how to read the output.
+// Runs each scenario against `ws`, wasmsocket and two ceilings (Node's TCP echo of the same bytes
+// with no WebSocket work, and with only unmasking) interleaved (ws, ours, tcp, unmask, ws, ...),
+// each run with a fresh server process (bench/servers/*) driven by a separate load generator
+// process (bench/loadgen.mjs) over 127.0.0.1, server and load generator pinned to different cores
+// when `taskset` exists. Prints a table of medians, the ratio to ws and the share of the ceilings,
+// and writes the chart bench/chart.svg (ratio to ws per scenario, ours beside the ceilings);
+// --json writes bench/results.json. See bench/README.md for how to read the output.
 //
 // Options:
 //   --quick            short smoke run: 0.3 s warm-up, 1 s measurement, 1 round, 1,000 idle conns
@@ -16,7 +18,11 @@
 //   --duration S       measurement seconds per run (default 3)
 //   --warmup S         warm-up seconds per run (default 1)
 //   --rounds N         runs per implementation per scenario, interleaved (default 2)
-//   --impl ws|ours     run one implementation only
+//   --impl NAME        run one implementation only: ws, ours, tcp or unmask (the ceilings)
+//   --no-ceiling       skip the two ceiling servers
+//   --chart FILE       write the chart to FILE (default bench/chart.svg, written when the run has
+//                      ws, ours and the ceilings for every scenario of the default set)
+//   --no-chart         write no chart
 //   --idle-conns N     connections for the idle-memory scenario (default 10000)
 //   --no-pin           do not pin processes with taskset
 //   --nice N           run server and load generator under `nice -n N` (e.g. -5 as root, to get
@@ -28,16 +34,25 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderChart } from './chart.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const LOADGEN = path.join(BENCH, 'loadgen.mjs');
+const CEILING = path.join(BENCH, 'servers', 'ceiling.mjs');
 const SERVERS = {
   ws: path.join(BENCH, 'servers', 'ws-echo.mjs'),
   ours: path.join(BENCH, 'servers', 'wasmsocket-echo.mjs'),
+  tcp: CEILING,
+  unmask: CEILING,
 };
-const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket' };
+const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', tcp: 'ceiling tcp', unmask: 'ceiling unmask' };
+// The ceilings (bench/servers/ceiling.mjs): Node's TCP echo of the same byte stream with no
+// WebSocket work, and the same with only unmasking. They speak no permessage-deflate and hold no
+// idle state worth comparing, so they run in the echo, broadcast and setup scenarios only.
+const CEILINGS = ['tcp', 'unmask'];
+const hasCeiling = (scn) => !scn.deflate && scn.kind !== 'idle';
 
 // ---- options --------------------------------------------------------------------------------
 
@@ -56,6 +71,8 @@ function parseOptions(argv) {
     pin: true,
     nice: null,
     list: false,
+    ceiling: true,
+    chart: null,
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -76,7 +93,10 @@ function parseOptions(argv) {
       case '--duration': o.duration = num(flag, value()); break;
       case '--warmup': o.warmup = Number(value()); break;
       case '--rounds': o.rounds = Math.round(num(flag, value())); break;
-      case '--impl': o.impl = value(); if (!['ws', 'ours'].includes(o.impl)) die('--impl takes ws or ours'); break;
+      case '--impl': o.impl = value(); if (!['ws', 'ours', 'tcp', 'unmask'].includes(o.impl)) die('--impl takes ws, ours, tcp or unmask'); break;
+      case '--no-ceiling': o.ceiling = false; break;
+      case '--chart': o.chart = path.resolve(value()); break;
+      case '--no-chart': o.chart = false; break;
       case '--idle-conns': o.idleConns = Math.round(num(flag, value())); break;
       case '--no-pin': o.pin = false; break;
       case '--nice': o.nice = Math.round(Number(value())); if (!Number.isFinite(o.nice)) die('--nice takes a number'); break;
@@ -107,15 +127,15 @@ const ROUNDS = opts.rounds ?? (opts.quick ? 1 : 2);
 const BASE_SCENARIOS = [
   { name: 'echo-32', kind: 'echo', size: 32, binary: false, conns: 64, inflight: 16, refill: 4, target: { min: 1.5 },
     desc: 'echo, 32 B text, 64 conns x 16 in flight' },
-  { name: 'echo-1k', kind: 'echo', size: 1024, binary: false, conns: 64, inflight: 16, refill: 4,
+  { name: 'echo-1k', kind: 'echo', size: 1024, binary: false, conns: 64, inflight: 16, refill: 4, target: { min: 6 },
     desc: 'echo, 1 KiB text, 64 conns x 16 in flight' },
-  { name: 'echo-64k', kind: 'echo', size: 65536, binary: true, conns: 16, inflight: 4, target: { min: 1.2 },
+  { name: 'echo-64k', kind: 'echo', size: 65536, binary: true, conns: 16, inflight: 4, target: { min: 1.6 },
     desc: 'echo, 64 KiB binary, 16 conns x 4 in flight' },
-  { name: 'echo-1m', kind: 'echo', size: 1 << 20, binary: true, conns: 4, inflight: 2,
+  { name: 'echo-1m', kind: 'echo', size: 1 << 20, binary: true, conns: 4, inflight: 2, target: { min: 1.6 },
     desc: 'echo, 1 MiB binary, 4 conns x 2 in flight' },
-  { name: 'broadcast', kind: 'broadcast', size: 64, binary: false, conns: 256, inflight: 16, target: { min: 2 },
+  { name: 'broadcast', kind: 'broadcast', size: 64, binary: false, conns: 256, inflight: 16, target: { min: 14 },
     desc: 'broadcast 64 B text to 256 conns, 16 broadcasts in flight (msgs/s = deliveries)' },
-  { name: 'setup', kind: 'setup', concurrency: 16, target: { min: 1.2 },
+  { name: 'setup', kind: 'setup', concurrency: 16, target: { min: 2 },
     desc: 'connect + handshake + close handshake + TCP close, 16 concurrent clients (msgs/s = connections)' },
   { name: 'idle', kind: 'idle', conns: 10_000, target: { max: 0.5 },
     desc: 'idle memory: server RSS growth per open connection (after GC)' },
@@ -362,7 +382,10 @@ async function runOne(scn, impl, round) {
   const nofile = idle ? scn.conns + 256 : 4096;
   const mode = scn.kind === 'broadcast' ? 'broadcast' : 'echo';
   const label = `${IMPL_LABEL[impl]} server`;
-  const server = launchNode(SERVERS[impl], ['--mode', mode, ...(scn.deflate ? ['--deflate'] : [])], {
+  const serverArgs = CEILINGS.includes(impl)
+    ? ['--variant', impl, '--mode', scn.kind === 'setup' ? 'setup' : mode]
+    : ['--mode', mode, ...(scn.deflate ? ['--deflate'] : [])];
+  const server = launchNode(SERVERS[impl], serverArgs, {
     name: label,
     cpu: PIN?.server,
     nodeArgs: ['--expose-gc'],
@@ -391,6 +414,7 @@ async function runOne(scn, impl, round) {
       refill: scn.refill,
       concurrency: scn.concurrency,
       deflate: !!scn.deflate,
+      maskedEcho: impl === 'tcp',
       warmupMs,
       durationMs,
       openTimeoutMs: 60_000,
@@ -565,10 +589,12 @@ async function main() {
   } else if (ours.stale) {
     note(`warning: dist/ is older than ${ours.stale}; results are for the last build (run \`npm run build\`)`);
   }
+  if (opts.ceiling) impls.push(...CEILINGS);
   if (opts.impl) {
     if (opts.impl === 'ours' && !ours.available) die('--impl ours, but dist/index.js does not exist (run `npm run build`)');
     impls = [opts.impl];
   }
+  const implsFor = (scn) => impls.filter((i) => !CEILINGS.includes(i) || hasCeiling(scn));
 
   for (const s of scenarios) {
     if (s.kind !== 'idle') continue;
@@ -593,7 +619,7 @@ async function main() {
   let nativeChecked = false;
   for (const scn of scenarios) {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const impl of impls) {
+      for (const impl of implsFor(scn)) {
         const run = await runOne(scn, impl, round);
         allRuns.push(run);
         if (impl === 'ws' && run.server?.native && !nativeChecked) {
@@ -612,14 +638,17 @@ async function main() {
   const rows = [];
   for (const scn of scenarios) {
     const per = {};
-    for (const impl of impls) per[impl] = summarize(allRuns.filter((r) => r.scenario === scn.name && r.impl === IMPL_LABEL[impl]));
-    let ratio = null;
-    let ratioPerCpu = null;
+    for (const impl of implsFor(scn)) per[impl] = summarize(allRuns.filter((r) => r.scenario === scn.name && r.impl === IMPL_LABEL[impl]));
+    // x / y of the primary metric (or of msgs per server CPU-second) when both ran.
+    const rel = (x, y, key = 'primary') => (per[x]?.ok && per[y]?.ok && per[y][key] ? per[x][key] / per[y][key] : null);
+    const ratio = rel('ours', 'ws');
+    const ratioPerCpu = rel('ours', 'ws', 'perCpu');
     let met = null;
-    if (per.ws?.ok && per.ours?.ok && per.ws.primary) {
-      ratio = per.ours.primary / per.ws.primary;
-      if (per.ws.perCpu && per.ours.perCpu) ratioPerCpu = per.ours.perCpu / per.ws.perCpu;
-      if (scn.target) met = scn.target.min != null ? ratio >= scn.target.min : ratio <= scn.target.max;
+    if (ratio != null && scn.target) met = scn.target.min != null ? ratio >= scn.target.min : ratio <= scn.target.max;
+    const ceiling = {};
+    for (const c of CEILINGS) {
+      if (!per[c]) continue;
+      ceiling[c] = { vsWs: rel(c, 'ws'), oursShare: rel('ours', c), wsShare: rel('ws', c) };
     }
     summary.push({
       scenario: scn.name,
@@ -630,18 +659,28 @@ async function main() {
       target: scn.target ?? null,
       ws: per.ws ?? null,
       wasmsocket: per.ours ?? null,
+      ceilingTcp: per.tcp ?? null,
+      ceilingUnmask: per.unmask ?? null,
       ratio,
       ratioPerCpu,
+      ceiling,
       targetMet: met,
     });
-    for (const impl of impls) {
+    const list = implsFor(scn);
+    for (const impl of list) {
       const s = per[impl];
       const isOurs = impl === 'ours';
-      const ratioCell = isOurs ? (ratio == null ? (s.na ? 'n/a' : '-') : `${ratio.toFixed(2)}x`) : '';
-      const cpuRatioCell = isOurs && ratioPerCpu != null ? `${ratioPerCpu.toFixed(2)}x` : '';
-      const targetCell = scn.target && (isOurs || impls.length === 1) ? `${targetText(scn.target)}${met == null ? '' : met ? ' ok' : ' MISS'}` : '';
+      const vsWs = impl === 'ws' ? null : rel(impl, 'ws');
+      const ratioCell = vsWs == null ? (isOurs && s.na ? 'n/a' : impl === 'ws' ? '' : '-') : `${vsWs.toFixed(2)}x`;
+      const perCpu = impl === 'ws' ? null : rel(impl, 'ws', 'perCpu');
+      const cpuRatioCell = perCpu != null ? `${perCpu.toFixed(2)}x` : '';
+      const share = (c) => {
+        const v = CEILINGS.includes(impl) ? null : rel(impl, c);
+        return v == null ? '' : `${(v * 100).toFixed(0)}%`;
+      };
+      const targetCell = scn.target && (isOurs || list.length === 1) ? `${targetText(scn.target)}${met == null ? '' : met ? ' ok' : ' MISS'}` : '';
       if (!s.ok) {
-        rows.push([scn.name, IMPL_LABEL[impl], s.na ? 'n/a' : 'error', '', '', '', '', '', '', '', '', '', ratioCell, '', targetCell]);
+        rows.push([scn.name, IMPL_LABEL[impl], s.na ? 'n/a' : 'error', '', '', '', '', '', '', '', '', '', ratioCell, '', '', '', targetCell]);
         continue;
       }
       const idle = scn.kind === 'idle';
@@ -661,13 +700,15 @@ async function main() {
         s.spread == null ? '' : `${(s.spread * 100).toFixed(0)}%`,
         ratioCell,
         cpuRatioCell,
+        share('tcp'),
+        share('unmask'),
         targetCell,
       ]);
     }
   }
 
-  const headers = ['scenario', 'impl', 'msgs/s', 'MB/s', 'p50 ms', 'p99 ms', 'srv CPU', 'gen CPU', 'other', 'RSS MiB', 'KiB/conn', 'spread', 'ours/ws', 'per CPU', 'target'];
-  const align = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+  const headers = ['scenario', 'impl', 'msgs/s', 'MB/s', 'p50 ms', 'p99 ms', 'srv CPU', 'gen CPU', 'other', 'RSS MiB', 'KiB/conn', 'spread', 'x ws', 'per CPU', 'of tcp', 'of unmask', 'target'];
+  const align = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
   console.log('');
   console.log(table(rows, headers, align));
   console.log('');
@@ -704,6 +745,19 @@ async function main() {
   for (const n of notes) footnotes.push(n);
   if (footnotes.length) console.log(footnotes.map((f) => `  * ${f}`).join('\n'));
 
+  const chartPath = chartTarget(scenarios, impls);
+  if (chartPath) {
+    const commit = git(['rev-parse', '--short', 'HEAD']);
+    const svg = renderChart(summary, {
+      title: 'Throughput as a ratio to ws (ws = 1x; log scale)',
+      subtitle: `npm run bench, ${started.toISOString().slice(0, 10)}, commit ${commit ?? '?'}: medians of ${ROUNDS} interleaved run(s), ` +
+        `${DURATION_S} s each, server and load generator on one core each`,
+      footer: `Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs, shared with other work: compare bars, not absolute rates. See bench/README.md.`,
+    });
+    writeFileSync(chartPath, svg);
+    console.log(`wrote ${path.relative(process.cwd(), chartPath) || chartPath}`);
+  }
+
   if (opts.json) {
     const out = {
       schema: 1,
@@ -737,6 +791,16 @@ async function main() {
     writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), opts.out) || opts.out}`);
   }
+}
+
+// The committed chart is rewritten by full runs that measured ws, ours and both ceilings on every
+// throughput scenario; --chart FILE writes one from any run, --no-chart none.
+function chartTarget(scenarios, impls) {
+  if (opts.chart === false) return null;
+  if (opts.chart) return opts.chart;
+  if (opts.quick || !['ws', 'ours', ...CEILINGS].every((i) => impls.includes(i))) return null;
+  const needed = BASE_SCENARIOS.filter(hasCeiling);
+  return needed.every((s) => scenarios.includes(s)) ? path.join(BENCH, 'chart.svg') : null;
 }
 
 function progressLine(scn, run) {

@@ -1,0 +1,78 @@
+// The chart `npm run bench` writes (bench/chart.svg): per scenario, throughput as a ratio to ws
+// (ws = 1x) for wasmsocket and for the two ceilings measured in the same run, on a log scale (the
+// ratios run from about 1x to above 10x), with the issue's target marked. Plain SVG text, no
+// dependencies, readable on GitHub and in any browser.
+
+const COLORS = { ours: '#2b6cb0', unmask: '#9c9c9c', tcp: '#cfcfcf', target: '#c53030', grid: '#e2e2e2', text: '#222' };
+const BARS = [
+  { key: 'ours', label: 'wasmsocket' },
+  { key: 'unmask', label: 'ceiling: TCP echo + unmasking only' },
+  { key: 'tcp', label: 'ceiling: Node TCP echo, no WebSocket work' },
+];
+
+const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * summary: bench/run.mjs's per-scenario summaries (ratio, ceiling.{tcp,unmask}.vsWs, target).
+ * meta: {title, subtitle} lines printed above the bars.
+ */
+export function renderChart(summary, meta) {
+  const rows = summary.filter((s) => s.kind !== 'idle' && s.ratio != null);
+  const value = (s, key) => (key === 'ours' ? s.ratio : s.ceiling?.[key]?.vsWs ?? null);
+  const all = rows.flatMap((s) => BARS.map((b) => value(s, b.key)).concat(s.target?.min ?? [])).filter((v) => v != null && v > 0);
+  const lo = 0.5;
+  const hi = Math.max(2, ...all) * 1.15;
+  const left = 150;
+  const plotW = 560;
+  const barH = 13;
+  const gap = 2;
+  const groupH = BARS.length * (barH + gap) + 14;
+  const top = 70;
+  const height = top + rows.length * groupH + 56;
+  const width = left + plotW + 90;
+  const x = (v) => left + (Math.log(Math.max(v, lo)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo)) * plotW;
+
+  const out = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
+  out.push(`<text x="12" y="22" font-size="15" font-weight="bold" fill="${COLORS.text}">${esc(meta.title)}</text>`);
+  out.push(`<text x="12" y="40" fill="#555">${esc(meta.subtitle)}</text>`);
+
+  // Grid: powers of two from 0.5x, plus the ws line at 1x.
+  for (let g = lo; g <= hi; g *= 2) {
+    const gx = x(g).toFixed(1);
+    out.push(`<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${height - 40}" stroke="${g === 1 ? '#444' : COLORS.grid}" stroke-width="${g === 1 ? 1.5 : 1}"/>`);
+    out.push(`<text x="${gx}" y="${height - 26}" text-anchor="middle" fill="#555">${g}x${g === 1 ? ' (ws)' : ''}</text>`);
+  }
+
+  rows.forEach((s, i) => {
+    const y0 = top + i * groupH;
+    out.push(`<text x="${left - 10}" y="${y0 + groupH / 2 - 4}" text-anchor="end" fill="${COLORS.text}" font-weight="bold">${esc(s.scenario)}</text>`);
+    BARS.forEach((b, j) => {
+      const v = value(s, b.key);
+      if (v == null) return;
+      const y = y0 + j * (barH + gap);
+      const x0 = x(lo);
+      out.push(`<rect x="${x0}" y="${y}" width="${Math.max(1, x(v) - x0).toFixed(1)}" height="${barH}" fill="${COLORS[b.key]}"/>`);
+      out.push(`<text x="${(x(v) + 4).toFixed(1)}" y="${y + barH - 2}" fill="${COLORS.text}">${v.toFixed(2)}x</text>`);
+    });
+    if (s.target?.min != null) {
+      const tx = x(s.target.min).toFixed(1);
+      out.push(`<line x1="${tx}" y1="${y0 - 2}" x2="${tx}" y2="${y0 + barH + 2}" stroke="${COLORS.target}" stroke-width="2.5"/>`);
+    }
+  });
+
+  // Legend.
+  let lx = 12;
+  const ly = 52;
+  for (const b of BARS) {
+    out.push(`<rect x="${lx}" y="${ly}" width="12" height="10" fill="${COLORS[b.key]}"/>`);
+    out.push(`<text x="${lx + 16}" y="${ly + 9}" fill="${COLORS.text}">${esc(b.label)}</text>`);
+    lx += 26 + b.label.length * 6.2;
+  }
+  out.push(`<line x1="${lx}" y1="${ly - 1}" x2="${lx}" y2="${ly + 11}" stroke="${COLORS.target}" stroke-width="2.5"/>`);
+  out.push(`<text x="${lx + 6}" y="${ly + 9}" fill="${COLORS.text}">target</text>`);
+  out.push(`<text x="12" y="${height - 8}" fill="#777" font-size="11">${esc(meta.footer)}</text>`);
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}

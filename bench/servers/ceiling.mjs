@@ -1,0 +1,202 @@
+// Benchmark ceiling: what Node itself costs for the byte stream of a scenario, with no WebSocket
+// library on top. Two variants, both on a plain `net` server (no `http` module):
+//
+//   node bench/servers/ceiling.mjs --variant tcp|unmask [--mode echo|broadcast|setup]
+//
+// - tcp:    a TCP echo. After a minimal hand-written 101 (the load generator checks
+//           Sec-WebSocket-Accept, so the key is hashed), every read is written back as it came
+//           (echo) or to every connection (broadcast): the client's masked frames return masked.
+//           In setup mode the first bytes after the 101 (the client's close frame) are written
+//           back and the socket is ended.
+// - unmask: the same, plus the least a server must do to the stream: walk frame headers, unmask
+//           payloads and write them back as unmasked server frames (header 4 bytes shorter), one
+//           output buffer per read. No message assembly, no UTF-8 check, no events. A close frame
+//           is answered with an unmasked close frame and the socket is ended.
+//
+// The load generator counts frames by their headers, so both streams count like a real echo.
+// Startup line and IPC control channel as in the other servers (see ws-echo.mjs).
+
+import net from 'node:net';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+const args = process.argv.slice(2);
+const argValue = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const variant = argValue('--variant') ?? 'tcp';
+const mode = argValue('--mode') ?? 'echo';
+const IMPL = `ceiling-${variant}`;
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+
+if (variant !== 'tcp' && variant !== 'unmask') {
+  out({ ready: false, impl: IMPL, error: `unknown variant ${variant}` });
+  process.exit(1);
+}
+
+// bufferutil's native XOR (what ws uses) for pieces from 32 bytes; a JS loop below that, where a
+// native call costs more than the work (ws's own threshold).
+let nativeMask = null;
+try {
+  nativeMask = createRequire(import.meta.url)('bufferutil').mask;
+} catch {}
+const NATIVE_MIN = 32;
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const KEY_HEADER = Buffer.from('\r\nsec-websocket-key:', 'latin1');
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+
+/** The 101 for a request head, or null when it has no key. */
+function response(head) {
+  const lower = Buffer.from(head.toString('latin1').toLowerCase(), 'latin1');
+  const at = lower.indexOf(KEY_HEADER);
+  if (at < 0) return null;
+  const end = head.indexOf('\r\n', at + 2);
+  const key = head.toString('latin1', at + KEY_HEADER.length, end).trim();
+  const accept = createHash('sha1').update(key + GUID).digest('base64');
+  return 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    `Sec-WebSocket-Accept: ${accept}\r\n\r\n`;
+}
+
+const open = new Set(); // sockets past the handshake (broadcast targets)
+
+/** Unmasking relay state of one connection: client frames in, the same frames unmasked out. */
+class Unmasker {
+  constructor() {
+    this.hdr = Buffer.alloc(14);
+    this.hl = 0; // header bytes gathered so far
+    this.rem = 0; // payload bytes left in the current frame
+    this.key = Buffer.alloc(4);
+    this.rot = Buffer.alloc(4); // key rotated by the payload bytes already unmasked
+    this.done = 0; // payload bytes of the current frame already unmasked
+    this.closing = false;
+  }
+
+  /** Unmasked frames for chunk; sets this.closing when a close frame went by. */
+  feed(chunk) {
+    const n = chunk.length;
+    const res = Buffer.allocUnsafe(n + 14);
+    let o = 0;
+    let i = 0;
+    while (i < n) {
+      if (this.rem > 0) {
+        const take = Math.min(this.rem, n - i);
+        const k = this.done & 3 ? this.rotated() : this.key;
+        if (take >= NATIVE_MIN && nativeMask) nativeMask(chunk.subarray(i, i + take), k, res, o, take);
+        else for (let j = 0; j < take; j++) res[o + j] = chunk[i + j] ^ k[j & 3];
+        i += take;
+        o += take;
+        this.rem -= take;
+        this.done += take;
+        continue;
+      }
+      // Gather a header (fast path: it is whole in this chunk).
+      let src = chunk;
+      let at = i;
+      const need = n - i >= 2 ? 2 + ((chunk[i + 1] & 0x7f) === 126 ? 2 : (chunk[i + 1] & 0x7f) === 127 ? 8 : 0) + 4 : 99;
+      if (this.hl === 0 && n - i >= need) {
+        i += need;
+      } else {
+        while (this.hl < 2 && i < n) this.hdr[this.hl++] = chunk[i++];
+        if (this.hl < 2) break;
+        const l7 = this.hdr[1] & 0x7f;
+        const hlen = 2 + (l7 === 126 ? 2 : l7 === 127 ? 8 : 0) + 4;
+        while (this.hl < hlen && i < n) this.hdr[this.hl++] = chunk[i++];
+        if (this.hl < hlen) break;
+        src = this.hdr;
+        at = 0;
+        this.hl = 0;
+      }
+      const l7 = src[at + 1] & 0x7f;
+      const ext = l7 === 126 ? 2 : l7 === 127 ? 8 : 0;
+      const len = l7 === 126 ? src.readUInt16BE(at + 2) : l7 === 127 ? src.readUInt32BE(at + 6) : l7;
+      res[o] = src[at];
+      res[o + 1] = l7; // mask bit cleared
+      for (let j = 0; j < ext; j++) res[o + 2 + j] = src[at + 2 + j];
+      o += 2 + ext;
+      src.copy(this.key, 0, at + 2 + ext, at + 6 + ext);
+      if ((src[at] & 0x0f) === 0x8) this.closing = true;
+      this.rem = len;
+      this.done = 0;
+    }
+    return res.subarray(0, o);
+  }
+
+  rotated() {
+    const r = this.done & 3;
+    for (let j = 0; j < 4; j++) this.rot[j] = this.key[(j + r) & 3];
+    return this.rot;
+  }
+}
+
+const server = net.createServer({ noDelay: true }, (socket) => {
+  socket.on('error', () => {});
+  socket.on('close', () => open.delete(socket));
+  let head = null;
+  const unmasker = variant === 'unmask' ? new Unmasker() : null;
+
+  const onFrames = (chunk) => {
+    if (chunk.length === 0) return;
+    if (unmasker) {
+      const res = unmasker.feed(chunk);
+      if (unmasker.closing) return void socket.end(res);
+      if (res.length === 0) return;
+      chunk = res;
+    } else if (mode === 'setup') {
+      return void socket.end(chunk);
+    }
+    if (mode === 'broadcast') for (const s of open) s.write(chunk);
+    else socket.write(chunk);
+  };
+
+  const onHandshake = (chunk) => {
+    head = head === null ? chunk : Buffer.concat([head, chunk]);
+    const end = head.indexOf(CRLFCRLF);
+    if (end < 0) {
+      if (head.length > 16384) socket.destroy();
+      return;
+    }
+    const res = response(head.subarray(0, end + 2));
+    if (res === null) return void socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    socket.write(res);
+    const rest = head.subarray(end + 4);
+    head = null;
+    open.add(socket);
+    socket.removeListener('data', onHandshake);
+    socket.on('data', onFrames);
+    onFrames(rest);
+  };
+  socket.on('data', onHandshake);
+});
+
+server.on('error', (err) => {
+  out({ ready: false, impl: IMPL, error: `server error: ${err?.message ?? err}` });
+  process.exit(1);
+});
+server.listen(0, '127.0.0.1', () => {
+  out({ ready: true, impl: IMPL, port: server.address().port, mode, native: { bufferutil: !!nativeMask }, node: process.version, pid: process.pid });
+});
+
+// ---- control channel (as in the other servers) -----------------------------------------------
+function stats(msg) {
+  if (msg.gc && typeof globalThis.gc === 'function') {
+    globalThis.gc();
+    globalThis.gc();
+  }
+  const m = process.memoryUsage();
+  return {
+    id: msg.id, cpu: process.cpuUsage(), t: performance.now(), rss: m.rss, heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
+    maxRSS: process.resourceUsage().maxRSS * 1024, clients: open.size, gc: typeof globalThis.gc === 'function',
+  };
+}
+if (typeof process.send === 'function') {
+  process.on('message', (msg) => {
+    if (!msg || typeof msg !== 'object') return;
+    if (msg.cmd === 'stats') process.send(stats(msg));
+    else if (msg.cmd === 'exit') process.exit(0);
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+setTimeout(() => process.exit(3), Number(process.env.BENCH_SERVER_MAX_MS) || 15 * 60_000).unref();
