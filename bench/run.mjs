@@ -140,13 +140,18 @@ const BASE_SCENARIOS = [
   { name: 'idle', kind: 'idle', conns: 10_000, target: { max: 0.5 },
     desc: 'idle memory: server RSS growth per open connection (after GC)' },
 ];
-const DEFLATE_SCENARIOS = BASE_SCENARIOS.filter((s) => s.kind === 'echo').map((s) => ({
-  ...s,
-  name: `${s.name}-deflate`,
-  deflate: true,
-  target: undefined,
-  desc: `${s.desc}, permessage-deflate`,
-}));
+// Targets from issue 12 (1 KiB >= 4x ws, 16 KiB >= 1.5x); 16 KiB runs with deflate only.
+const DEFLATE_TARGETS = { 'echo-1k': { min: 4 }, 'echo-16k': { min: 1.5 } };
+const ECHO_16K = { name: 'echo-16k', kind: 'echo', size: 16384, binary: false, conns: 64, inflight: 4,
+  desc: 'echo, 16 KiB text, 64 conns x 4 in flight' };
+const DEFLATE_SCENARIOS = [...BASE_SCENARIOS.filter((s) => s.kind === 'echo'), ECHO_16K]
+  .sort((a, b) => a.size - b.size).map((s) => ({
+    ...s,
+    name: `${s.name}-deflate`,
+    deflate: true,
+    target: DEFLATE_TARGETS[s.name],
+    desc: `${s.desc}, permessage-deflate`,
+  }));
 const ALL_SCENARIOS = [...BASE_SCENARIOS, ...DEFLATE_SCENARIOS];
 
 if (opts.list) {

@@ -109,6 +109,13 @@ describe(`${N} idle deflate connections (default options)`, () => {
       if (out) sizes.push(out.length);
       cb(err, out);
     });
+    // Messages this size are compressed in-thread (compressSync).
+    const compressSync = pmd.compressSync.bind(pmd);
+    pmd.compressSync = (data, fin) => {
+      const out = compressSync(data, fin);
+      if (out) sizes.push(out.length);
+      return out;
+    };
     const m = message(12345);
     const send = async (): Promise<void> => {
       const got = nextMessage(client);

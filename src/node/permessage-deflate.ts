@@ -55,6 +55,7 @@ import {
 } from './deflate-params.js';
 import { closedError, corrupt, internal, tooBig, type DeflateCallback, type PerMessageDeflateError } from './deflate-errors.js';
 import { Job, Lane, type Done } from './deflate-jobs.js';
+import { runSync, syncCapable } from './zlib-sync.js';
 import {
   ZlibContext, acquireContext, idleReleaser, initMaxIdleDeflateStreams, initZlibConcurrencyLimit, normalizeIdleRelease,
   releaseContext, type IdleEntry, type Kind,
@@ -98,7 +99,26 @@ export interface PerMessageDeflateOptions extends DeflateNegotiationOptions {
    * deflateIdleRelease Infinity are not counted. Not a ws option.
    */
   maxIdleDeflateStreams?: number;
+  /**
+   * Compress with one process-wide compressor per window size instead of one
+   * per connection (uWebSockets.js's SHARED_COMPRESSOR): our side never uses
+   * context takeover (a server also answers server_no_context_takeover, RFC
+   * 7692 §7.1.1.1, so the peer may drop its inflater between messages), so a
+   * connection holds no deflate state at all. Messages compress somewhat worse
+   * (no history). Not a ws option.
+   */
+  sharedCompressor?: boolean;
 }
+
+/**
+ * Largest message compressSync() takes, in bytes; bigger ones go to Node's
+ * thread pool (compress()). Measured with `npm run bench -- --only
+ * echo-64k-deflate,echo-1m-deflate` (see the README's permessage-deflate
+ * section): in-thread is faster at 64 KiB and at 1 MiB too on this 2-core
+ * machine, so the limit only bounds how long one call may hold the event loop
+ * (1 MiB of text: ~28 ms).
+ */
+export const SYNC_COMPRESS_MAX = 1 << 20;
 
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const DEFAULT_WINDOW_BITS = 15;
@@ -178,7 +198,10 @@ export class PerMessageDeflate {
   /** Server: picks the first acceptable offer and returns the response params; client: validates the server's response. Throws if nothing can be agreed. */
   accept(configurations: ReadonlyArray<ExtensionParams>): PerMessageDeflateParams {
     if (this.params !== null) throw new Error('permessage-deflate was already negotiated');
-    const params = this.server ? acceptAsServer(configurations, this.options) : acceptAsClient(configurations, this.options);
+    const o = this.options;
+    const negotiation = this.server && o.sharedCompressor && o.serverNoContextTakeover === undefined
+      ? { ...o, serverNoContextTakeover: true } : o;
+    const params = this.server ? acceptAsServer(configurations, negotiation) : acceptAsClient(configurations, o);
     this.configure(params);
     this.params = params;
     return params;
@@ -187,7 +210,7 @@ export class PerMessageDeflate {
   private configure(params: PerMessageDeflateParams): void {
     const ours = this.server ? 'server' : 'client';
     const peers = this.server ? 'client' : 'server';
-    this.ourNoTakeover = params[`${ours}_no_context_takeover`] === true;
+    this.ourNoTakeover = params[`${ours}_no_context_takeover`] === true || this.options.sharedCompressor === true;
     this.peerNoTakeover = params[`${peers}_no_context_takeover`] === true;
     const ourBits = params[`${ours}_max_window_bits`];
     const peerBits = params[`${peers}_max_window_bits`];
@@ -232,6 +255,84 @@ export class PerMessageDeflate {
   /** Inflates a whole message whose 00 00 ff ff tail is already appended (what codec's FrameDecoder delivers). */
   decompressMessage(dataWithTail: Uint8Array, callback: DeflateCallback): void {
     this.enqueue(this.inflateLane, dataWithTail, true, false, callback);
+  }
+
+  /**
+   * Compresses (part of) a message now, in this thread (see zlib-sync.ts);
+   * with `fin` the trailing 00 00 ff ff is removed. Returns null when it cannot
+   * (not negotiated, closed, compress() jobs still queued, a message above
+   * SYNC_COMPRESS_MAX, or a zlib without the sync handle): use compress() then.
+   * Throws a PerMessageDeflateError if zlib fails.
+   */
+  compressSync(data: Uint8Array, fin: boolean): Buffer | null {
+    if (this.closed || this.params === null || !this.deflateLane.idle || data.length > SYNC_COMPRESS_MAX) return null;
+    if (this.freshDeflate) {
+      this.freshDeflate = false;
+      if (this.deflateCtx !== null) this.dropDeflate(this.deflateCtx);
+    }
+    let ctx: ZlibContext;
+    try {
+      ctx = this.deflateCtx ?? (this.deflateCtx = this.takeContext('deflate', this.ourNoTakeover, this.deflateOptions));
+    } catch (e) {
+      throw internal(e, 'cannot create the deflate stream');
+    }
+    if (!syncCapable(ctx.stream)) return null;
+    let out: Buffer;
+    try {
+      out = runSync(ctx.stream, data, null, 0).out as Buffer;
+    } catch (e) {
+      this.dropDeflate(ctx);
+      throw internal(e, 'deflate failed');
+    }
+    if (fin) {
+      // A sync flush always ends with an empty stored block: 00 00 ff ff (RFC 7692 §7.2.1).
+      if (out.length < 4 || out.readUInt32BE(out.length - 4) !== 0x0000ffff) {
+        this.dropDeflate(ctx);
+        throw internal(undefined, 'deflate output does not end with a sync flush');
+      }
+      out = out.subarray(0, out.length - 4);
+    }
+    this.finishDeflate(ctx, fin);
+    return out;
+  }
+
+  /**
+   * Inflates a whole message whose 00 00 ff ff tail is already appended, now, in
+   * this thread; maxPayload is checked while inflating (a bomb stops one 64 KiB
+   * chunk past it). Returns null when it cannot (not negotiated, closed,
+   * decompress() jobs or fragments in progress, or a zlib without the sync
+   * handle): use decompressMessage() then. Throws a PerMessageDeflateError:
+   * 1009 too big, 1007 corrupt.
+   */
+  decompressMessageSync(dataWithTail: Uint8Array): Buffer | null {
+    if (this.closed || this.params === null || !this.inflateLane.idle || this.inflatedTotal !== 0 || this.inflateEnded) return null;
+    let ctx: ZlibContext;
+    try {
+      ctx = this.inflateCtx ?? (this.inflateCtx = this.takeContext('inflate', this.peerNoTakeover, this.inflateOptions));
+    } catch (e) {
+      throw internal(e, 'cannot create the inflate stream');
+    }
+    if (!syncCapable(ctx.stream)) return null;
+    let result: ReturnType<typeof runSync>;
+    try {
+      result = runSync(ctx.stream, dataWithTail, null, this.limit);
+    } catch (e) {
+      this.dropInflate(ctx);
+      throw corrupt(e as Error);
+    }
+    if (result.out === null) {
+      this.dropInflate(ctx);
+      throw tooBig();
+    }
+    if (result.leftover > 0) {
+      // A final block (BFINAL) ended the stream before the tail: it takes no
+      // more input; the next message starts a new one (as the async path).
+      this.dropInflate(ctx);
+    } else if (this.peerNoTakeover) {
+      this.inflateCtx = null;
+      releaseContext(ctx);
+    }
+    return result.out;
   }
 
   /** Releases the zlib streams; running and queued jobs fail (code 1011). Safe to call more than once. */
@@ -341,21 +442,30 @@ export class PerMessageDeflate {
             return;
           }
           out = out.subarray(0, out.length - 4);
-          if (this.ourNoTakeover) {
-            this.deflateCtx = null;
-            releaseContext(ctx);
-          } else if (this.idleRelease === 0) {
-            this.dropDeflate(ctx);
-          }
         }
-        if (this.deflateCtx === ctx && !this.ourNoTakeover && this.idleRelease > 0 && this.idleRelease !== Infinity) {
-          const entry = this.idleEntry ??= { lastUse: 0, release: () => this.releaseIdleDeflate() };
-          idleReleaser(this.idleRelease).touch(entry);
-        }
+        this.finishDeflate(ctx, job.fin);
         done(null, out);
       });
     } catch (e) {
       process.nextTick(fail, internal(e, 'deflate failed'));
+    }
+  }
+
+  // After a compress call: at the end of a message, give a no-takeover stream
+  // back to the pool (reset) or drop it for deflateIdleRelease 0; a kept stream
+  // is (re)registered for release after the idle period.
+  private finishDeflate(ctx: ZlibContext, fin: boolean): void {
+    if (fin) {
+      if (this.ourNoTakeover) {
+        this.deflateCtx = null;
+        releaseContext(ctx);
+      } else if (this.idleRelease === 0) {
+        this.dropDeflate(ctx);
+      }
+    }
+    if (this.deflateCtx === ctx && !this.ourNoTakeover && this.idleRelease > 0 && this.idleRelease !== Infinity) {
+      const entry = this.idleEntry ??= { lastUse: 0, release: () => this.releaseIdleDeflate() };
+      idleReleaser(this.idleRelease).touch(entry);
     }
   }
 

@@ -284,6 +284,16 @@ export class WebSocket extends WebSocketEventTarget {
   private _inflate(data: Buffer, isBinary: boolean): void {
     const pmd = this._pmd;
     if (!pmd) return;
+    // In this thread when it can (permessage-deflate.ts decompressMessageSync),
+    // else on zlib's thread pool with the socket paused.
+    let now: Buffer | null;
+    try {
+      now = pmd.decompressMessageSync(data);
+    } catch (err) {
+      this._inflated(err as Error, undefined, isBinary);
+      return;
+    }
+    if (now !== null) { this._inflated(null, now, isBinary); return; }
     this._inflating = true;
     this._recvQueue ??= [];
     this._socket?.pause();
@@ -293,22 +303,33 @@ export class WebSocket extends WebSocketEventTarget {
       this._inflatingBytes = 0;
       if (this._budget !== null) this._budget.charge(this, this._incomingBytes());
       if (this._readyState === CLOSED) return;
-      if (err || !result) {
-        const e = err as (Error & { code?: string | number; closeCode?: number }) | null;
-        const code = typeof e?.closeCode === 'number' ? e.closeCode : typeof e?.code === 'number' ? e.code : 1007;
-        this._recvQueue = null;
-        this._onProtocolError(new ProtocolError(e?.message ?? 'Inflate failed', code,
-          code === 1009 ? 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' : 'WS_ERR_INVALID_COMPRESSED_DATA'));
-        return;
-      }
-      if (!isBinary && !this._opts.skipUTF8Validation && !isUtf8(result)) {
-        this._recvQueue = null;
-        this._onProtocolError(new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 1007, 'WS_ERR_INVALID_UTF8'));
-        return;
-      }
-      this._deliver(result, isBinary);
-      this._drainReceived();
+      if (this._inflated(err, result, isBinary)) this._drainReceived();
     });
+  }
+
+  // Delivers an inflated message, or fails the connection; true if delivered.
+  private _inflated(err: Error | null, result: Buffer | undefined, isBinary: boolean): boolean {
+    if (err || !result) {
+      const e = err as (Error & { code?: string | number; closeCode?: number }) | null;
+      const code = typeof e?.closeCode === 'number' ? e.closeCode : typeof e?.code === 'number' ? e.code : 1007;
+      this._dropReceived();
+      this._onProtocolError(new ProtocolError(e?.message ?? 'Inflate failed', code,
+        code === 1009 ? 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' : 'WS_ERR_INVALID_COMPRESSED_DATA'));
+      return false;
+    }
+    if (!isBinary && !this._opts.skipUTF8Validation && !isUtf8(result)) {
+      this._dropReceived();
+      this._onProtocolError(new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 1007, 'WS_ERR_INVALID_UTF8'));
+      return false;
+    }
+    this._deliver(result, isBinary);
+    return true;
+  }
+
+  // Nothing received after a failed message is delivered (a drain loop running now stops too).
+  private _dropReceived(): void {
+    if (this._recvQueue !== null) this._recvQueue.length = 0;
+    this._recvQueue = null;
   }
 
   private _drainReceived(): void {
@@ -378,7 +399,9 @@ export class WebSocket extends WebSocketEventTarget {
     const binary = opts.binary ?? typeof data !== 'string';
     const fin = opts.fin !== false;
     const compress = this._pmd !== null && opts.compress !== false;
-    if (this._sendQueue !== null || data instanceof Blob || (compress && this._shouldCompress(data))) {
+    const deflate = compress && !(data instanceof Blob) && this._shouldCompress(data);
+    if (deflate && this._sendQueue === null && this._sendCompressedNow(data as string | Buffer, binary, fin, cb)) return;
+    if (this._sendQueue !== null || data instanceof Blob || deflate) {
       this._queueSend(data, binary, fin, compress, cb);
       return;
     }
@@ -390,6 +413,21 @@ export class WebSocket extends WebSocketEventTarget {
     const len = typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Blob ? data.size
       : (data as ArrayBufferView | ArrayBuffer).byteLength;
     return len >= this._pmd!.threshold;
+  }
+
+  // Compresses in this thread (permessage-deflate.ts compressSync) and sends;
+  // false when that cannot be done now (the message then takes the queue).
+  private _sendCompressedNow(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean, fin: boolean, cb?: WriteCallback): boolean {
+    let out: Buffer | null;
+    try {
+      out = this._pmd!.compressSync(typeof data === 'string' ? Buffer.from(data) : toBuffer(data), fin);
+    } catch (err) {
+      if (cb) process.nextTick(cb, err);
+      return true;
+    }
+    if (out === null) return false;
+    this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb);
+    return true;
   }
 
   private _sendNow(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean, fin: boolean, rsv1: boolean, cb?: WriteCallback): void {
@@ -419,6 +457,7 @@ export class WebSocket extends WebSocketEventTarget {
         const wantCompress = compress && (this._fragmentOpcode !== 0 ? this._fragmentCompressed
           : (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) >= this._pmd!.threshold);
         if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb); this._nextSend(); return; }
+        if (this._sendCompressedNow(bytes, binary, fin, cb)) { this._nextSend(); return; }
         const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
         this._pmd!.compress(buf, fin, (err, out) => {
           if (err || !out) {
