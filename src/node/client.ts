@@ -37,7 +37,18 @@ export interface ClientOptions extends SecureContextOptions {
   memoryBudget?: MemoryBudget | null;
   /** Milliseconds the server may stay silent before we ping, then terminate (0, default: off). */
   idleTimeout?: number;
+  lookup?: http.RequestOptions['lookup'];
+  /** Opens the TCP/TLS connection instead of net/tls (proxy agents, tests), as in ws. */
+  createConnection?: http.ClientRequestArgs['createConnection'];
+  /** Called with the request instead of `req.end()`: the caller finishes it (ws's option). */
+  finishRequest?: (req: ClientRequest, ws: WebSocket) => void;
+  /** Fills the 4-byte masking key of each frame (ws's option; e.g. zeros for a trusted peer). */
+  generateMask?: (mask: Buffer) => void;
+  allowSynchronousEvents?: boolean;
 }
+
+// Protocol versions a client may ask for, as in ws (8: the hybi-08 draft, same framing).
+const PROTOCOL_VERSIONS = [8, 13];
 
 export function connectClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions, redirects = 0,
   original?: { host: string; secure: boolean }): void {
@@ -45,6 +56,9 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
     protocolVersion: 13, maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false, perMessageDeflate: true as boolean | PerMessageDeflateOptions,
     followRedirects: false, maxRedirects: 10, autoPong: true, closeTimeout: CLOSE_TIMEOUT, ...options,
   };
+  if (!PROTOCOL_VERSIONS.includes(opts.protocolVersion)) {
+    throw new RangeError(`Unsupported protocol version: ${opts.protocolVersion} (supported versions: ${PROTOCOL_VERSIONS.join(', ')})`);
+  }
   let url: URL;
   try {
     url = address instanceof URL ? address : new URL(address);
@@ -53,12 +67,23 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
   }
   if (url.protocol === 'http:') url.protocol = 'ws:';
   else if (url.protocol === 'https:') url.protocol = 'wss:';
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new SyntaxError('The URL\'s protocol must be one of "ws:", "wss:", "http:", or "https:"');
-  }
-  if (url.hash) throw new SyntaxError('The URL contains a fragment identifier');
   // As ws: after a redirect, `url` is the URL the connection ended up on.
   ws._url = url.href;
+  const ipc = url.protocol === 'ws+unix:';
+  let invalid = '';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:' && !ipc) {
+    invalid = 'The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"';
+  } else if (ipc && !url.pathname) {
+    invalid = 'The URL\'s pathname is empty';
+  } else if (url.hash) {
+    invalid = 'The URL contains a fragment identifier';
+  }
+  if (invalid) {
+    // A redirect to a bad URL fails the connection; a bad URL from the caller throws.
+    if (redirects === 0) throw new SyntaxError(invalid);
+    abortHandshake(ws, invalid, SyntaxError);
+    return;
+  }
   const protocolSet = new Set<string>();
   for (const p of protocols) {
     if (typeof p !== 'string' || !isToken(p) || protocolSet.has(p)) {
@@ -85,16 +110,25 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
 
   const reqOptions: https.RequestOptions = {
     ...opts,
+    // As ws: the port as the URL spells it (createConnection sees a string).
     host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-    port: url.port ? Number(url.port) : secure ? 443 : 80,
+    port: url.port || (secure ? 443 : 80),
     path: url.pathname + url.search,
     headers,
     timeout: opts.handshakeTimeout,
     method: 'GET',
+    socketPath: undefined,
   };
   delete (reqOptions as { perMessageDeflate?: unknown }).perMessageDeflate;
   delete (reqOptions as { memoryBudget?: unknown }).memoryBudget;
+  delete (reqOptions as { finishRequest?: unknown }).finishRequest;
   if (url.username || url.password) reqOptions.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  if (ipc) {
+    // ws+unix:/path/to.sock:/request/path -- the socket path, then the request path.
+    const [socketPath, path] = (reqOptions.path as string).split(':');
+    reqOptions.socketPath = socketPath;
+    reqOptions.path = path;
+  }
 
   const req: ClientRequest = (secure ? https : http).request(reqOptions);
   ws._req = req;
@@ -173,7 +207,9 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
       try {
         const exts = parseExtensions(extHeader);
         const names = Object.keys(exts);
-        if (names.length !== 1 || names[0] !== PerMessageDeflate.extensionName) throw new Error('Server indicated an extension that was not requested');
+        if (names.length !== 1 || names[0] !== PerMessageDeflate.extensionName) {
+          return fail('Server indicated an extension that was not requested');
+        }
         pmd.accept(exts[PerMessageDeflate.extensionName]);
         accepted = pmd;
         ws._extensions = formatExtensions({ [PerMessageDeflate.extensionName]: [pmd.params!] });
@@ -187,11 +223,13 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
       maxPayload: opts.maxPayload, skipUTF8Validation: opts.skipUTF8Validation, autoPong: opts.autoPong, closeTimeout: opts.closeTimeout,
       budget: opts.memoryBudget === undefined ? clientMemoryBudget() : opts.memoryBudget,
       heartbeat: opts.idleTimeout ? clientHeartbeat(opts.idleTimeout) : null,
+      generateMask: opts.generateMask,
     }, accepted);
   });
 
   // As ws: a followed redirect is announced with the new URL and request, before
   // the request is sent, so a listener can still set headers on it.
   if (redirects > 0) ws.emit('redirect', ws._url, req);
-  req.end();
+  if (opts.finishRequest) opts.finishRequest(req, ws);
+  else req.end();
 }

@@ -1,5 +1,6 @@
 // Opening handshake pieces shared by server and client (RFC 6455 §4).
 import { createHash, randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -41,17 +42,13 @@ export function isToken(s: string): boolean {
   return TOKEN.test(s);
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  426: 'Upgrade Required', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-/** A complete HTTP error response for a refused upgrade. */
+/** A complete HTTP error response for a refused upgrade (ws's format: the caller's headers win). */
 export function httpError(status: number, message?: string, headers: Record<string, string | number> = {}): string {
-  const body = message ?? STATUS_TEXT[status] ?? 'Error';
-  const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`, 'Connection: close', 'Content-Type: text/html',
-    `Content-Length: ${Buffer.byteLength(body)}`];
-  for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  const body = message || STATUS_CODES[status] || 'Error';
+  const all: Record<string, string | number> = {
+    Connection: 'close', 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body), ...headers,
+  };
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`];
+  for (const [k, v] of Object.entries(all)) lines.push(`${k}: ${v}`);
   return lines.join('\r\n') + '\r\n\r\n' + body;
 }

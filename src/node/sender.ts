@@ -27,21 +27,36 @@ export class Sender {
   private batchLen = 0;
   private batchCbs: WriteCallback[] | null = null;
   private scheduled = false;
+  private readonly generateMask: ((mask: Buffer) => void) | undefined;
+  private maskBuf: Buffer | null = null;
 
-  constructor(socket: Duplex, masked: boolean) {
+  constructor(socket: Duplex, masked: boolean, generateMask?: (mask: Buffer) => void) {
     this.socket = socket;
     this.masked = masked;
+    this.generateMask = generateMask;
+  }
+
+  // A masking key: the caller's generateMask fills 4 bytes (ws's option), else random.
+  private maskKey(): number {
+    if (this.generateMask === undefined) return randomMaskKey();
+    const buf = (this.maskBuf ??= Buffer.alloc(4));
+    this.generateMask(buf);
+    return buf.readUInt32LE(0);
   }
 
   /** Bytes framed but not yet handed to the socket. */
   get pendingBytes(): number { return this.batchLen; }
 
-  /** Frames one payload (a string is written as UTF-8 without an intermediate Buffer). */
-  frame(opcode: number, payload: Buffer | string, fin: boolean, rsv1: boolean, cb?: WriteCallback): void {
+  /**
+   * Frames one payload (a string is written as UTF-8 without an intermediate Buffer).
+   * `mask` overrides the side's default, as ws's `send(data, { mask })` does.
+   */
+  frame(opcode: number, payload: Buffer | string, fin: boolean, rsv1: boolean, cb?: WriteCallback, mask?: boolean): void {
     const len = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-    const key = this.masked ? randomMaskKey() : -1;
-    const hl = headerLength(len, this.masked);
-    if (len >= COPY_MAX && typeof payload !== 'string' && !this.masked) {
+    const masked = mask ?? this.masked;
+    const key = masked ? this.maskKey() : -1;
+    const hl = headerLength(len, masked);
+    if (len >= COPY_MAX && typeof payload !== 'string' && !masked) {
       this.flush();
       const header = Buffer.allocUnsafe(hl);
       writeHeader(header, 0, opcode, len, fin, rsv1, -1);

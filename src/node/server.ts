@@ -232,8 +232,11 @@ export class WebSocketServer extends EventEmitter {
     if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return this._refuse(socket, req, 400, 'Invalid Upgrade header');
     if (!tokens(req.headers.connection).some((t) => t.toLowerCase() === 'upgrade')) return this._refuse(socket, req, 400, 'Invalid Connection header');
     if (!isValidKey(key)) return this._refuse(socket, req, 400, 'Missing or invalid Sec-WebSocket-Key header');
-    if (version !== 13) {
-      return this._refuse(socket, req, 426, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13' });
+    // ws accepts 8 (the hybi-08 draft, same framing) and 13. For any other
+    // version we answer 426 with the versions we speak (RFC 6455 §4.4), where ws
+    // answers 400: one of our listed differences.
+    if (version !== 13 && version !== 8) {
+      return this._refuse(socket, req, 426, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' });
     }
     if (!req.headers.host) return this._refuse(socket, req, 400, 'Missing Host header'); // RFC 6455 §4.2.1
     if (!this.shouldHandle(req)) return this._refuse(socket, req, 400);
@@ -256,7 +259,7 @@ export class WebSocketServer extends EventEmitter {
         offers = parseExtensions(extHeader);
       } catch {
         candidate.cleanup();
-        return this._refuse(socket, req, 400, 'Invalid Sec-WebSocket-Extensions header');
+        return this._refuse(socket, req, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
       }
       const deflateOffers = offers[PerMessageDeflate.extensionName];
       try {
@@ -273,7 +276,7 @@ export class WebSocketServer extends EventEmitter {
     const verify = this.options.verifyClient;
     if (verify) {
       const info: VerifyClientInfo = {
-        origin: req.headers.origin,
+        origin: version === 8 ? req.headers['sec-websocket-origin'] as string | undefined : req.headers.origin,
         secure: !!((req.socket as Socket & { authorized?: boolean; encrypted?: boolean }).authorized ||
           (req.socket as Socket & { encrypted?: boolean }).encrypted),
         req,
@@ -282,7 +285,7 @@ export class WebSocketServer extends EventEmitter {
         (verify as VerifyClientAsync)(info, (ok, code, message, headers) => {
           if (!ok) {
             pmd?.cleanup();
-            return this._refuse(socket, req, code || 401, message, headers);
+            return abortUpgrade(socket, code || 401, message, headers);
           }
           this._complete(pmd, key, protocols, req, socket, head, cb);
         });
@@ -290,7 +293,7 @@ export class WebSocketServer extends EventEmitter {
       }
       if (!(verify as VerifyClientSync)(info)) {
         pmd?.cleanup();
-        return this._refuse(socket, req, 401);
+        return abortUpgrade(socket, 401);
       }
     }
     this._complete(pmd, key, protocols, req, socket, head, cb);

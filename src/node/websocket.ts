@@ -37,6 +37,8 @@ export interface WebSocketEvents {
 export interface SendOptions { binary?: boolean; compress?: boolean; fin?: boolean; mask?: boolean }
 
 export interface ConnectionOptions {
+  /** Client only: fills each frame's 4-byte masking key (ws's `generateMask`). */
+  generateMask?: (mask: Buffer) => void;
   maxPayload: number;
   skipUTF8Validation: boolean;
   autoPong: boolean;
@@ -90,14 +92,16 @@ class Receiver implements DecoderHandler {
 const bufferAlloc = (n: number): Uint8Array => Buffer.allocUnsafe(n);
 
 export class WebSocket extends WebSocketEventTarget {
-  static readonly CONNECTING = CONNECTING;
-  static readonly OPEN = OPEN;
-  static readonly CLOSING = CLOSING;
-  static readonly CLOSED = CLOSED;
-  readonly CONNECTING = CONNECTING;
-  readonly OPEN = OPEN;
-  readonly CLOSING = CLOSING;
-  readonly CLOSED = CLOSED;
+  // The ready-state constants live on the class and the prototype, enumerable and
+  // read-only, as in ws and the browser (defined below the class).
+  declare static readonly CONNECTING: 0;
+  declare static readonly OPEN: 1;
+  declare static readonly CLOSING: 2;
+  declare static readonly CLOSED: 3;
+  declare readonly CONNECTING: 0;
+  declare readonly OPEN: 1;
+  declare readonly CLOSING: 2;
+  declare readonly CLOSED: 3;
 
   /** @internal */ _readyState = CONNECTING;
   /** @internal */ _isServer: boolean;
@@ -130,6 +134,8 @@ export class WebSocket extends WebSocketEventTarget {
   /** close() was called while sends were queued: the close frame waits behind them (as in ws). */
   private _closeQueued = false;
   private _queuedBytes = 0;
+  /** Bytes of sends attempted in CLOSING/CLOSED: ws keeps counting them in bufferedAmount. */
+  private _afterCloseBytes = 0;
   /** Broadcast frames waiting for a fragmented send to finish. */
   private _heldFrames: Array<{ frame: Buffer; compressed: boolean }> | null = null;
   /** Received messages waiting behind an inflation, in order. */
@@ -148,11 +154,11 @@ export class WebSocket extends WebSocketEventTarget {
       return;
     }
     this._isServer = false;
-    if (protocols !== undefined && !Array.isArray(protocols) && typeof protocols === 'object') {
-      options = protocols;
-      protocols = [];
-    }
-    const list = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : protocols;
+    let list: string[];
+    if (protocols === undefined) list = [];
+    else if (Array.isArray(protocols)) list = protocols;
+    else if (typeof protocols === 'object' && protocols !== null) { options = protocols; list = []; }
+    else list = [protocols]; // null or '' included: rejected as invalid subprotocols, as in ws
     connectClient(this, address, list, options ?? {});
   }
 
@@ -183,9 +189,15 @@ export class WebSocket extends WebSocketEventTarget {
   /** CloseEvent.wasClean: both close frames went over the wire. */
   protected _wasClean(): boolean { return this._closeFrameReceived && this._closeFrameSent; }
 
-  /** Bytes queued by send() and not yet handed to the kernel. */
+  /**
+   * Bytes queued by send() and not yet handed to the kernel, as ws counts them:
+   * the socket's write queue, sends waiting on async work, and sends attempted
+   * after close. This tick's batch is handed to the socket first, so the figure
+   * is the socket's own (ws writes every frame straight to the socket).
+   */
   get bufferedAmount(): number {
-    return this._backlog() + (this._sender ? this._sender.pendingBytes : 0);
+    this._sender?.flush();
+    return this._backlog() + this._afterCloseBytes;
   }
 
   // ---- connection set-up ----
@@ -202,7 +214,7 @@ export class WebSocket extends WebSocketEventTarget {
       isServer: this._isServer, maxPayload: opts.maxPayload, perMessageDeflate: pmd !== null,
       skipUTF8Validation: opts.skipUTF8Validation, alloc: bufferAlloc, isUtf8,
     });
-    this._sender = new Sender(socket, !this._isServer);
+    this._sender = new Sender(socket, !this._isServer, opts.generateMask);
     transport.open(socket);
     if (head.length > 0) socket.unshift(head);
     socket.on('close', socketOnClose);
@@ -394,18 +406,20 @@ export class WebSocket extends WebSocketEventTarget {
     if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     if (typeof data === 'number') data = data.toString();
     else if (Array.isArray(data)) data = toBuffer(data);
-    if (this._readyState !== OPEN) { this._sendAfterClose(cb); return; }
+    else if (data === undefined) data = EMPTY; // ws: send() with no data sends an empty binary message
+    if (this._readyState !== OPEN) { this._sendAfterClose(data, cb); return; }
     const opts = options ?? {};
     const binary = opts.binary ?? typeof data !== 'string';
     const fin = opts.fin !== false;
     const compress = this._pmd !== null && opts.compress !== false;
+    const mask = opts.mask;
     const deflate = compress && !(data instanceof Blob) && this._shouldCompress(data);
-    if (deflate && this._sendQueue === null && this._sendCompressedNow(data as string | Buffer, binary, fin, cb)) return;
+    if (deflate && this._sendQueue === null && this._sendCompressedNow(data as string | Buffer, binary, fin, cb, mask)) return;
     if (this._sendQueue !== null || data instanceof Blob || deflate) {
-      this._queueSend(data, binary, fin, compress, cb);
+      this._queueSend(data, binary, fin, compress, cb, mask);
       return;
     }
-    this._sendNow(data as string | Buffer | ArrayBuffer | ArrayBufferView, binary, fin, false, cb);
+    this._sendNow(data as string | Buffer | ArrayBuffer | ArrayBufferView, binary, fin, false, cb, mask);
   }
 
   private _shouldCompress(data: SendData): boolean {
@@ -417,7 +431,8 @@ export class WebSocket extends WebSocketEventTarget {
 
   // Compresses in this thread (permessage-deflate.ts compressSync) and sends;
   // false when that cannot be done now (the message then takes the queue).
-  private _sendCompressedNow(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean, fin: boolean, cb?: WriteCallback): boolean {
+  private _sendCompressedNow(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean, fin: boolean, cb?: WriteCallback,
+    mask?: boolean): boolean {
     let out: Buffer | null;
     try {
       out = this._pmd!.compressSync(typeof data === 'string' ? Buffer.from(data) : toBuffer(data), fin);
@@ -426,11 +441,12 @@ export class WebSocket extends WebSocketEventTarget {
       return true;
     }
     if (out === null) return false;
-    this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb);
+    this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb, mask);
     return true;
   }
 
-  private _sendNow(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean, fin: boolean, rsv1: boolean, cb?: WriteCallback): void {
+  private _sendNow(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean, fin: boolean, rsv1: boolean, cb?: WriteCallback,
+    mask?: boolean): void {
     let opcode: number;
     if (this._fragmentOpcode === 0) {
       opcode = binary ? OP_BINARY : OP_TEXT;
@@ -441,23 +457,23 @@ export class WebSocket extends WebSocketEventTarget {
       if (fin) this._fragmentOpcode = 0;
     }
     const payload = typeof data === 'string' ? data : toBuffer(data);
-    this._sender!.frame(opcode, payload, fin, rsv1, cb);
+    this._sender!.frame(opcode, payload, fin, rsv1, cb, mask);
     if (fin && opcode === 0) this._releaseHeldFrames();
   }
 
   // Sends that need async work first (Blob, deflate) go through one ordered queue.
-  private _queueSend(data: SendData, binary: boolean, fin: boolean, compress: boolean, cb?: WriteCallback): void {
+  private _queueSend(data: SendData, binary: boolean, fin: boolean, compress: boolean, cb?: WriteCallback, mask?: boolean): void {
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Blob ? data.size
       : (data as ArrayBufferView).byteLength;
     this._queuedBytes += size;
     const run = (): void => {
       const next = (bytes: Buffer | string): void => {
         this._queuedBytes -= size;
-        if (!this._canSendQueued()) { this._sendAfterClose(cb); this._nextSend(); return; }
+        if (!this._canSendQueued()) { this._sendAfterClose(bytes, cb); this._nextSend(); return; }
         const wantCompress = compress && (this._fragmentOpcode !== 0 ? this._fragmentCompressed
           : (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) >= this._pmd!.threshold);
-        if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb); this._nextSend(); return; }
-        if (this._sendCompressedNow(bytes, binary, fin, cb)) { this._nextSend(); return; }
+        if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb, mask); this._nextSend(); return; }
+        if (this._sendCompressedNow(bytes, binary, fin, cb, mask)) { this._nextSend(); return; }
         const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
         this._pmd!.compress(buf, fin, (err, out) => {
           if (err || !out) {
@@ -465,14 +481,20 @@ export class WebSocket extends WebSocketEventTarget {
             this._nextSend();
             return;
           }
-          if (this._canSendQueued()) this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb);
-          else this._sendAfterClose(cb);
+          if (this._canSendQueued()) this._sendNow(out, binary, fin, this._fragmentOpcode === 0, cb, mask);
+          else this._sendAfterClose(buf, cb);
           this._nextSend();
         });
       };
       if (data instanceof Blob) data.arrayBuffer().then((ab) => next(Buffer.from(ab)), (err) => { cb?.(err); this._nextSend(); });
       else next(typeof data === 'string' ? data : toBuffer(data as Buffer));
     };
+    if (this._sendQueue === null) { this._sendQueue = []; run(); }
+    else this._sendQueue.push(run);
+  }
+
+  private _enqueueAsync(task: (done: () => void) => void): void {
+    const run = (): void => task(() => this._nextSend());
     if (this._sendQueue === null) { this._sendQueue = []; run(); }
     else this._sendQueue.push(run);
   }
@@ -489,7 +511,11 @@ export class WebSocket extends WebSocketEventTarget {
     if (next) next(); else this._sendQueue = null;
   }
 
-  private _sendAfterClose(cb?: WriteCallback): void {
+  private _sendAfterClose(data: SendData | undefined, cb?: WriteCallback): void {
+    if (data !== undefined) {
+      this._afterCloseBytes += typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Blob ? data.size
+        : typeof data === 'number' ? String(data).length : toBuffer(data).length;
+    }
     if (cb) {
       const err = new Error(`WebSocket is not open: readyState ${this._readyState} (${READY_STATES[this._readyState]})`);
       process.nextTick(cb, err);
@@ -510,11 +536,21 @@ export class WebSocket extends WebSocketEventTarget {
     else if (typeof mask === 'function') { cb = mask; }
     if (typeof data === 'number') data = data.toString();
     const payload = data === undefined ? EMPTY : typeof data === 'string' ? Buffer.from(data)
-      : data instanceof Blob ? null : toBuffer(data);
-    if (payload === null) throw new TypeError('Blob payloads are not supported for ping and pong');
-    if (payload.length > 125) throw new RangeError('The data size must not be greater than 125 bytes');
-    if (this._readyState !== OPEN) { this._sendAfterClose(cb); return; }
-    this._sender!.frame(opcode, payload, true, false, cb);
+      : data instanceof Blob ? data : toBuffer(data);
+    const size = payload instanceof Blob ? payload.size : payload.length;
+    if (size > 125) throw new RangeError('The data size must not be greater than 125 bytes');
+    if (this._readyState !== OPEN) { this._sendAfterClose(payload, cb); return; }
+    const masked = typeof mask === 'boolean' ? mask : undefined;
+    if (payload instanceof Blob) {
+      // A Blob is read first; the control frame keeps its place among queued sends.
+      this._enqueueAsync((done) => payload.arrayBuffer().then((ab) => {
+        if (this._readyState === OPEN) this._sender!.frame(opcode, Buffer.from(ab), true, false, cb, masked);
+        else this._sendAfterClose(Buffer.from(ab), cb);
+        done();
+      }, (err) => { cb?.(err); done(); }));
+      return;
+    }
+    this._sender!.frame(opcode, payload, true, false, cb, masked);
   }
 
   // ---- closing ----
@@ -559,8 +595,10 @@ export class WebSocket extends WebSocketEventTarget {
       abortHandshake(this, 'WebSocket was closed before the connection was established');
       return;
     }
-    this._readyState = CLOSING;
-    this._transport!.abort(this._socket!);
+    if (this._socket) {
+      this._readyState = CLOSING;
+      this._transport!.abort(this._socket);
+    }
   }
 
   // After the close handshake: a clean end, or a reset-style end after our
@@ -673,10 +711,27 @@ export class WebSocket extends WebSocketEventTarget {
   }
 }
 
+// ws's object shape, which libraries introspect, spread and proxy: the ready-state
+// constants are enumerable, read-only, non-configurable on the class and the
+// prototype; the attributes and onX handlers are enumerable, configurable
+// accessors on the prototype (class syntax makes accessors non-enumerable).
+READY_STATES.forEach((name, value) => {
+  const desc = { value, enumerable: true, writable: false, configurable: false };
+  Object.defineProperty(WebSocket, name, desc);
+  Object.defineProperty(WebSocket.prototype, name, desc);
+});
+for (const name of ['binaryType', 'bufferedAmount', 'extensions', 'isPaused', 'protocol', 'readyState', 'url']) {
+  Object.defineProperty(WebSocket.prototype, name, { enumerable: true });
+}
+for (const name of ['onclose', 'onerror', 'onmessage', 'onopen']) {
+  const desc = Object.getOwnPropertyDescriptor(WebSocketEventTarget.prototype, name)!;
+  Object.defineProperty(WebSocket.prototype, name, { ...desc, enumerable: true, configurable: true });
+}
+
 /** @internal Fails a connection still in CONNECTING: error, then close (as the browser does). */
-export function abortHandshake(ws: WebSocket, message: string): void {
+export function abortHandshake(ws: WebSocket, message: string, ErrorType: ErrorConstructor = Error): void {
   ws._readyState = CLOSING;
-  const err = new Error(message);
+  const err = new ErrorType(message);
   const req = ws._req;
   if (req) {
     ws._req = null;
