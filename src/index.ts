@@ -2,6 +2,8 @@
 import { WebSocket } from './node/websocket.js';
 import { WebSocketServer } from './node/server.js';
 import { createWebSocketStream } from './node/stream.js';
+import { WebSocketStream } from './node/websocket-stream.js';
+import { WebSocketError } from './web/stream-core.js';
 
 export { WebSocket, WebSocketServer, WebSocketServer as Server, createWebSocketStream };
 export type { SendOptions, BinaryType, Data } from './node/websocket.js';
@@ -13,7 +15,9 @@ export { MemoryBudget, clientMemoryBudget } from './node/budget.js';
 export type { BudgetEvent } from './node/budget.js';
 export type { ServerStats } from './node/server.js';
 export { MessageEvent, CloseEvent, ErrorEvent } from './node/events.js';
+export { WebSocketStream, type NodeStreamOptions } from './node/websocket-stream.js';
+export { WebSocketError, type WebSocketOpenInfo, type WebSocketCloseInfo, type WebSocketStreamOptions } from './web/stream-core.js';
 
 // As with ws, the default export is the WebSocket class carrying the rest.
-const wsDefault = Object.assign(WebSocket, { WebSocket, WebSocketServer, Server: WebSocketServer, createWebSocketStream });
+const wsDefault = Object.assign(WebSocket, { WebSocket, WebSocketServer, Server: WebSocketServer, createWebSocketStream, WebSocketStream, WebSocketError });
 export default wsDefault;

@@ -1,14 +1,16 @@
-// A WebSocket echo server for Deno on Deno.listen (raw TCP) and the wasmsocket
-// codec. Run it:
+// A WebSocket echo server for Deno on Deno.listen (raw TCP), with the endpoint
+// imported from the package (wasmsocket/web): each accepted TCP connection is
+// answered by accept(), and the WebSocketStream's readable is piped back into
+// its writable. Run it:
 //   deno run --allow-net=127.0.0.1 --allow-env=WASMSOCKET_FORCE_SCALAR echo-server.ts [maxPayload ...]
 // One listener on a free 127.0.0.1 port per maxPayload given (one with ws's
 // default, 100 MiB, when none is); each prints `LISTENING {"port":..,"maxPayload":..}`.
 // The process exits when its stdin closes (so it dies with whoever started it)
 // or after --ttl=<seconds>.
-import { ServerEndpoint, type EndpointOptions, type Transport } from '../shared/ws-endpoint.ts';
+import { accept, type AcceptStreamOptions } from 'wasmsocket/web';
 
-/** Serves WebSocket connections on a Deno listener, each one a ServerEndpoint. */
-export async function serveWebSocket(listener: Deno.TcpListener, options: EndpointOptions = {}): Promise<void> {
+/** Serves WebSocket echo on a Deno listener. */
+export async function serveEcho(listener: Deno.TcpListener, options: AcceptStreamOptions = {}): Promise<void> {
   for (;;) {
     let conn: Deno.TcpConn;
     try {
@@ -16,48 +18,17 @@ export async function serveWebSocket(listener: Deno.TcpListener, options: Endpoi
     } catch (e) {
       if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return; // listener closed
       // A connection reset before it was accepted (accept() then reports
-      // NotConnected): not the listener's fault. Keep accepting, after a short
-      // pause in case the error is persistent (out of file descriptors).
+      // NotConnected): keep accepting, after a short pause in case the error
+      // is persistent (out of file descriptors).
       await new Promise((r) => setTimeout(r, 5));
       continue;
     }
-    void handle(conn, options);
+    conn.setNoDelay(true);
+    accept(conn, options).then(async (ws) => {
+      const { readable, writable } = await ws.opened;
+      await readable.pipeTo(writable);
+    }).catch(() => { /* refused upgrade (answered already), or the connection ended */ });
   }
-}
-
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
-  for (let o = 0; o < bytes.length;) o += await conn.write(bytes.subarray(o));
-}
-
-async function handle(conn: Deno.TcpConn, options: EndpointOptions): Promise<void> {
-  conn.setNoDelay(true);
-  let writing: Promise<void> = Promise.resolve();
-  let closed = false;
-  const transport: Transport = {
-    // Writes go out in order; the read loop waits for them (backpressure).
-    write: (bytes) => { writing = writing.then(() => writeAll(conn, bytes)).catch(() => {}); },
-    end: () => { writing = writing.then(() => conn.closeWrite()).catch(() => {}); },
-    abort: () => {
-      if (closed) return;
-      closed = true;
-      try { conn.close(); } catch { /* already closed */ }
-    },
-  };
-  const endpoint = new ServerEndpoint(transport, options);
-  const buf = new Uint8Array(64 * 1024);
-  try {
-    for (;;) {
-      const n = await conn.read(buf);
-      if (n === null) break; // the peer's FIN
-      endpoint.receive(buf.subarray(0, n));
-      await writing;
-    }
-  } catch {
-    // reset by the peer, or closed by us
-  }
-  endpoint.connectionClosed();
-  await writing;
-  transport.abort();
 }
 
 if (import.meta.main) {
@@ -66,7 +37,7 @@ if (import.meta.main) {
   for (const maxPayload of args.length ? args.map(Number) : [100 * 1024 * 1024]) {
     const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
     console.log(`LISTENING ${JSON.stringify({ port: listener.addr.port, maxPayload })}`);
-    void serveWebSocket(listener, { maxPayload });
+    void serveEcho(listener, { maxPayload });
   }
   if (ttl > 0) setTimeout(() => Deno.exit(0), ttl * 1000);
   (async () => {

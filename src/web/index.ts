@@ -1,0 +1,12 @@
+// wasmsocket/web: WebSocket on Web Streams, for Deno, Bun, Cloudflare workerd
+// and any runtime with ReadableStream/WritableStream, crypto.subtle and
+// setTimeout. No Node imports.
+export { WebSocketStream, accept, type ClientStreamOptions, type AcceptStreamOptions } from './websocket-stream.js';
+export {
+  WebSocketError, type WebSocketStreamOptions, type WebSocketOpenInfo, type WebSocketCloseInfo,
+} from './stream-core.js';
+export { bunListen, bunConnect } from './bun.js';
+export { setDefaultDialer, type Dialer } from './dial.js';
+export { StreamTransport, serverHandshake, clientHandshake, type BytePair, type AcceptOptions } from './byte-stream.js';
+export { Connection, type Transport, type ConnectionHandler, type ConnectionOptions } from './connection.js';
+export { HandshakeError, parseUpgrade, acceptValue, type UpgradeRequest } from './handshake.js';
