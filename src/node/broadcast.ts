@@ -56,7 +56,7 @@ export class Broadcaster {
         let frame = (compressed ??= new Map()).get(bits);
         if (frame === undefined) compressed.set(bits, (frame = compressOnce(payload, opcode, bits)));
         if (this.deliver(ws, frame, true)) sent++;
-      } else if (this.deliver(ws, plain ??= frameOnce(payload, opcode), false)) {
+      } else if (this.deliver(ws, plain ??= frameShared(payload, opcode), false)) {
         sent++;
       }
     }
@@ -117,6 +117,30 @@ export function frameOnce(payload: Buffer, opcode: number, rsv1 = false): Buffer
   const frame = Buffer.allocUnsafe(hl + payload.length);
   writeHeader(frame, 0, opcode, payload.length, true, rsv1, -1);
   payload.copy(frame, hl);
+  return frame;
+}
+
+// Plain broadcast frames up to 4 KiB are framed back to back into one 16 KiB
+// slab: a recipient's sender holds consecutive frames as one range of it (see
+// Sender.raw), so a burst of broadcasts in one tick costs each recipient one
+// write and no copy. A new slab starts when one is full; the old one lives on
+// only in writes the kernel has not taken yet.
+const SLAB_SIZE = 16 * 1024;
+const SLAB_FRAME_MAX = 4 * 1024;
+let slab: Buffer | null = null;
+let slabUsed = 0;
+
+function frameShared(payload: Buffer, opcode: number): Buffer {
+  const n = headerLength(payload.length, false) + payload.length;
+  if (n > SLAB_FRAME_MAX) return frameOnce(payload, opcode);
+  if (slab === null || slabUsed + n > SLAB_SIZE) {
+    slab = Buffer.allocUnsafe(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const frame = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  writeHeader(frame, 0, opcode, payload.length, true, false, -1);
+  payload.copy(frame, n - payload.length);
   return frame;
 }
 

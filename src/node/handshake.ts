@@ -1,17 +1,23 @@
 // Opening handshake pieces shared by server and client (RFC 6455 §4).
-import { createHash, randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+// crypto.hash (Node >= 20.12) hashes in one call without a Hash object:
+// 0.30 µs per key against 0.65-0.78 µs for createHash().update().digest()
+// (200,000 keys, CPU time, Node 20.20).
+const oneShotHash = (crypto as { hash?: (alg: string, data: string, enc: 'base64') => string }).hash;
+
 /** Sec-WebSocket-Accept for a Sec-WebSocket-Key. */
 export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  if (oneShotHash !== undefined) return oneShotHash('sha1', key + GUID, 'base64');
+  return crypto.createHash('sha1').update(key + GUID).digest('base64');
 }
 
 /** A fresh Sec-WebSocket-Key: base64 of 16 random bytes. */
 export function newKey(): string {
-  return randomBytes(16).toString('base64');
+  return crypto.randomBytes(16).toString('base64');
 }
 
 /** A Sec-WebSocket-Key is the base64 encoding of exactly 16 bytes. */
