@@ -4,9 +4,12 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { acceptKey, isToken, newKey } from './handshake.js';
-import { parseExtensions, formatExtensions } from './extension.js';
+import { formatExtensions } from './extension.js';
+import { negotiateResponse } from './client-negotiation.js';
+import { connectHttp2 } from './client-h2.js';
+import type { ClientHttp2Session } from 'node:http2';
 import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
-import { abortHandshake, CLOSE_TIMEOUT, type WebSocket } from './websocket.js';
+import { abortHandshake, CLOSE_TIMEOUT, type ConnectionOptions, type WebSocket } from './websocket.js';
 import { clientMemoryBudget, type MemoryBudget } from './budget.js';
 import { clientHeartbeat } from './heartbeat.js';
 
@@ -45,10 +48,26 @@ export interface ClientOptions extends SecureContextOptions {
   /** Fills the 4-byte masking key of each frame (ws's option; e.g. zeros for a trusted peer). */
   generateMask?: (mask: Buffer) => void;
   allowSynchronousEvents?: boolean;
+  /**
+   * Open over HTTP/2 (RFC 8441): `true` shares one session per origin among
+   * sockets, or pass your own ClientHttp2Session. Falls back to HTTP/1.1 when
+   * the server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
+   */
+  http2?: boolean | ClientHttp2Session;
 }
 
 // Protocol versions a client may ask for, as in ws (8: the hybi-08 draft, same framing).
 const PROTOCOL_VERSIONS = [8, 13];
+
+/** The connection's options from a client's (the same over HTTP/1.1 and HTTP/2). */
+export function connectionOptions(opts: ClientOptions & Required<Pick<ClientOptions, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout'>>): ConnectionOptions {
+  return {
+    maxPayload: opts.maxPayload, skipUTF8Validation: opts.skipUTF8Validation, autoPong: opts.autoPong, closeTimeout: opts.closeTimeout,
+    budget: opts.memoryBudget === undefined ? clientMemoryBudget() : opts.memoryBudget,
+    heartbeat: opts.idleTimeout ? clientHeartbeat(opts.idleTimeout) : null,
+    generateMask: opts.generateMask,
+  };
+}
 
 export function connectClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions, redirects = 0,
   original?: { host: string; secure: boolean }): void {
@@ -92,6 +111,10 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
     protocolSet.add(p);
   }
   const secure = url.protocol === 'wss:';
+  if (opts.http2 && redirects === 0) {
+    connectHttp2(ws, url, protocolSet, opts, () => connectClient(ws, url, protocols, { ...options, http2: false }));
+    return;
+  }
   const key = newKey();
   const headers: Record<string, string> = {
     ...opts.headers,
@@ -192,39 +215,11 @@ export function connectClient(ws: WebSocket, address: string | URL, protocols: s
     };
     if (String(res.headers.upgrade ?? '').toLowerCase() !== 'websocket') return fail('Invalid Upgrade header');
     if (res.headers['sec-websocket-accept'] !== acceptKey(key)) return fail('Invalid Sec-WebSocket-Accept header');
-    const serverProtocol = res.headers['sec-websocket-protocol'];
-    if (serverProtocol !== undefined) {
-      if (!protocolSet.size) return fail('Server sent a subprotocol but none was requested');
-      if (!protocolSet.has(serverProtocol)) return fail('Server sent an invalid subprotocol');
-      ws._protocol = serverProtocol;
-    } else if (protocolSet.size) {
-      return fail('Server sent no subprotocol');
-    }
-    const extHeader = res.headers['sec-websocket-extensions'];
-    let accepted: PerMessageDeflate | null = null;
-    if (extHeader !== undefined) {
-      if (!pmd) return fail('Server sent a Sec-WebSocket-Extensions header but no extension was requested');
-      try {
-        const exts = parseExtensions(extHeader);
-        const names = Object.keys(exts);
-        if (names.length !== 1 || names[0] !== PerMessageDeflate.extensionName) {
-          return fail('Server indicated an extension that was not requested');
-        }
-        pmd.accept(exts[PerMessageDeflate.extensionName]);
-        accepted = pmd;
-        ws._extensions = formatExtensions({ [PerMessageDeflate.extensionName]: [pmd.params!] });
-      } catch {
-        return fail('Invalid Sec-WebSocket-Extensions header');
-      }
-    } else {
-      pmd?.cleanup();
-    }
-    ws._setSocket(socket, head, {
-      maxPayload: opts.maxPayload, skipUTF8Validation: opts.skipUTF8Validation, autoPong: opts.autoPong, closeTimeout: opts.closeTimeout,
-      budget: opts.memoryBudget === undefined ? clientMemoryBudget() : opts.memoryBudget,
-      heartbeat: opts.idleTimeout ? clientHeartbeat(opts.idleTimeout) : null,
-      generateMask: opts.generateMask,
-    }, accepted);
+    const settled = negotiateResponse(res.headers, protocolSet, pmd);
+    if (typeof settled === 'string') return fail(settled);
+    ws._protocol = settled.protocol;
+    ws._extensions = settled.extensions;
+    ws._setSocket(socket, head, connectionOptions(opts), settled.pmd);
   });
 
   // As ws: a followed redirect is announced with the new URL and request, before

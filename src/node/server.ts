@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import http, { type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket, AddressInfo } from 'node:net';
 import { acceptKey, httpError, isValidKey, parseSubprotocols, tokens } from './handshake.js';
 import { parseExtensions, formatExtensions } from './extension.js';
@@ -11,6 +12,11 @@ import { CLOSE_TIMEOUT, WebSocket } from './websocket.js';
 import { Broadcaster, type BroadcastOptions, type BackpressurePolicy } from './broadcast.js';
 import { MemoryBudget, type BudgetEvent } from './budget.js';
 import { Heartbeat } from './heartbeat.js';
+import type { Transport } from './transport.js';
+import { closeOnGoaway, h2StreamTransport } from './transport-h2.js';
+import {
+  Http2UpgradeRequest, isHttp2Server, isWebSocketConnect, respondAccept, respondRefuse, routeWebSocketStreams, type AnyHttp2Server,
+} from './h2-server.js';
 
 export interface VerifyClientInfo { origin: string | undefined; secure: boolean; req: IncomingMessage }
 type VerifyClientSync = (info: VerifyClientInfo) => boolean;
@@ -20,7 +26,8 @@ export interface ServerOptions {
   host?: string;
   port?: number;
   backlog?: number;
-  server?: HttpServer | HttpsServer;
+  /** An http/https server, or an http2 one (HTTP/2 extended CONNECT, RFC 8441, and with allowHTTP1 the HTTP/1.1 Upgrade too). */
+  server?: HttpServer | HttpsServer | AnyHttp2Server;
   noServer?: boolean;
   path?: string;
   maxPayload?: number;
@@ -85,15 +92,30 @@ export interface ServerEvents {
   timeout: (this: WebSocketServer, ws: WebSocket, why: 'idle' | 'stalled') => void;
 }
 
+/** How a handshake is answered: an HTTP/1.1 101 on a socket, or a :status 200 on an HTTP/2 stream. */
+interface HandshakeForm {
+  /** Bytes read past the request (HTTP/1.1 only). */
+  head: Buffer;
+  transport?: Transport;
+  /** The response's first lines, before the negotiated headers. */
+  lines: string[];
+  accept(lines: string[]): void;
+  /** A bad request (HTTP/1.1: the wsClientError hook may answer it). */
+  refuse(code: number, message?: string, headers?: Record<string, string>): void;
+  /** A request refused by verifyClient (HTTP/1.1: answered directly, as ws). */
+  abort(code: number, message?: string, headers?: Record<string, string>): void;
+}
+
 const RUNNING = 0, CLOSING = 1, CLOSED = 2;
 const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
+const EMPTY = Buffer.alloc(0);
 const kHandled = Symbol('wasmsocket.upgradeHandled');
 
 export class WebSocketServer extends EventEmitter {
   readonly options: Required<Pick<ServerOptions, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout' | 'clientTracking'>> & ServerOptions;
   /** The open connections; undefined with `clientTracking: false` (as in ws). */
   readonly clients: Set<WebSocket>;
-  private _server: HttpServer | HttpsServer | null = null;
+  private _server: HttpServer | HttpsServer | AnyHttp2Server | null = null;
   private _state = RUNNING;
   private _removeListeners: (() => void) | null = null;
   private _shouldEmitClose = false;
@@ -150,10 +172,18 @@ export class WebSocketServer extends EventEmitter {
       server.on('listening', onListening);
       server.on('error', onError);
       server.on('upgrade', onUpgrade);
+      // HTTP/2: WebSocket CONNECT streams are taken before any 'stream' or
+      // 'request' listener; a stream for another path is passed on.
+      const unroute = isHttp2Server(server) ? routeWebSocketStreams(server, (stream, headers) => {
+        if (!this._pathMatches(headers[':path'])) return false;
+        this.handleStream(stream, headers, (ws, req) => this.emit('connection', ws, req));
+        return true;
+      }) : null;
       this._removeListeners = () => {
         server.removeListener('listening', onListening);
         server.removeListener('error', onError);
         server.removeListener('upgrade', onUpgrade);
+        unroute?.();
       };
     }
   }
@@ -215,9 +245,13 @@ export class WebSocketServer extends EventEmitter {
 
   /** Whether the request's path matches the `path` option. */
   shouldHandle(req: IncomingMessage): boolean {
+    return this._pathMatches(req.url);
+  }
+
+  private _pathMatches(url: string | undefined): boolean {
     if (this.options.path) {
-      const index = req.url!.indexOf('?');
-      const pathname = index !== -1 ? req.url!.slice(0, index) : req.url;
+      const index = url!.indexOf('?');
+      const pathname = index !== -1 ? url!.slice(0, index) : url;
       if (pathname !== this.options.path) return false;
     }
     return true;
@@ -239,13 +273,55 @@ export class WebSocketServer extends EventEmitter {
       return this._refuse(socket, req, 426, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' });
     }
     if (!req.headers.host) return this._refuse(socket, req, 400, 'Missing Host header'); // RFC 6455 §4.2.1
-    if (!this.shouldHandle(req)) return this._refuse(socket, req, 400);
+    this._negotiate(req, socket, {
+      head,
+      lines: ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptKey(key.trim())}`],
+      accept: (lines) => { socket.write(lines.concat('\r\n').join('\r\n')); },
+      refuse: (code, message, headers) => this._refuse(socket, req, code, message, headers),
+      abort: (code, message, headers) => abortUpgrade(socket, code, message, headers),
+    }, cb);
+  }
+
+  /**
+   * Takes a WebSocket that arrived as an HTTP/2 extended CONNECT (RFC 8441):
+   * the `'stream'` event's stream and headers, for `noServer` setups (with
+   * `server`, WebSocket streams are routed here already). The server must
+   * advertise the protocol: `http2.createSecureServer({ settings: { enableConnectProtocol: true } })`.
+   * `req` in the callback and in 'connection' is an Http2UpgradeRequest
+   * (method 'CONNECT', url, headers with pseudo-headers, socket).
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
+    stream.on('error', socketOnError);
+    const req = new Http2UpgradeRequest(stream, headers) as unknown as IncomingMessage;
+    const refuse = (code: number, message?: string, extra?: Record<string, string>): void => {
+      stream.removeListener('error', socketOnError);
+      respondRefuse(stream, code, message, extra);
+    };
+    if (!isWebSocketConnect(headers)) return refuse(400, 'Not a WebSocket CONNECT (RFC 8441)');
+    // RFC 8441 §5: the version goes in Sec-WebSocket-Version as over HTTP/1.1.
+    if (Number(headers['sec-websocket-version']) !== 13) {
+      return refuse(400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13' });
+    }
+    if (!headers[':authority']) return refuse(400, 'Missing :authority');
+    this._negotiate(req, stream, {
+      head: EMPTY,
+      transport: h2StreamTransport,
+      lines: [],
+      accept: (lines) => respondAccept(stream, lines),
+      refuse,
+      abort: refuse,
+    }, cb);
+  }
+
+  // What HTTP/1.1 and HTTP/2 share: path, subprotocols, permessage-deflate, verifyClient.
+  private _negotiate(req: IncomingMessage, socket: Duplex, form: HandshakeForm, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
+    if (!this.shouldHandle(req)) return form.refuse(400);
 
     const protocolHeader = req.headers['sec-websocket-protocol'];
     let protocols = new Set<string>();
     if (protocolHeader !== undefined) {
       const parsed = parseSubprotocols(protocolHeader);
-      if (parsed === null) return this._refuse(socket, req, 400, 'Invalid Sec-WebSocket-Protocol header');
+      if (parsed === null) return form.refuse(400, 'Invalid Sec-WebSocket-Protocol header');
       protocols = parsed;
     }
 
@@ -259,7 +335,7 @@ export class WebSocketServer extends EventEmitter {
         offers = parseExtensions(extHeader);
       } catch {
         candidate.cleanup();
-        return this._refuse(socket, req, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
+        return form.refuse(400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
       }
       const deflateOffers = offers[PerMessageDeflate.extensionName];
       try {
@@ -276,7 +352,7 @@ export class WebSocketServer extends EventEmitter {
     const verify = this.options.verifyClient;
     if (verify) {
       const info: VerifyClientInfo = {
-        origin: version === 8 ? req.headers['sec-websocket-origin'] as string | undefined : req.headers.origin,
+        origin: Number(req.headers['sec-websocket-version']) === 8 ? req.headers['sec-websocket-origin'] as string | undefined : req.headers.origin,
         secure: !!((req.socket as Socket & { authorized?: boolean; encrypted?: boolean }).authorized ||
           (req.socket as Socket & { encrypted?: boolean }).encrypted),
         req,
@@ -285,31 +361,34 @@ export class WebSocketServer extends EventEmitter {
         (verify as VerifyClientAsync)(info, (ok, code, message, headers) => {
           if (!ok) {
             pmd?.cleanup();
-            return abortUpgrade(socket, code || 401, message, headers);
+            return form.abort(code || 401, message, headers);
           }
-          this._complete(pmd, key, protocols, req, socket, head, cb);
+          this._complete(pmd, protocols, req, socket, form, cb);
         });
         return;
       }
       if (!(verify as VerifyClientSync)(info)) {
         pmd?.cleanup();
-        return abortUpgrade(socket, 401);
+        return form.abort(401);
       }
     }
-    this._complete(pmd, key, protocols, req, socket, head, cb);
+    this._complete(pmd, protocols, req, socket, form, cb);
   }
 
-  private _complete(pmd: PerMessageDeflate | null, key: string, protocols: Set<string>, req: IncomingMessage,
-    socket: Duplex, head: Buffer, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
+  private _complete(pmd: PerMessageDeflate | null, protocols: Set<string>, req: IncomingMessage,
+    socket: Duplex, form: HandshakeForm, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
     if (!socket.readable || !socket.writable) { pmd?.cleanup(); socket.destroy(); return; }
     const s = socket as Duplex & { [kHandled]?: boolean };
     if (s[kHandled]) {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }
-    if (this._state > RUNNING) { pmd?.cleanup(); return abortUpgrade(socket, 503); }
+    if (this._state > RUNNING) {
+      pmd?.cleanup();
+      if (form.transport) return form.refuse(503);
+      return abortUpgrade(socket, 503);
+    }
     s[kHandled] = true;
-    const headers = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade',
-      `Sec-WebSocket-Accept: ${acceptKey(key.trim())}`];
+    const headers = form.lines;
     const WS = this.options.WebSocket ?? WebSocket;
     const ws = new WS(null);
     ws._broadcaster = this._broadcaster;
@@ -326,13 +405,14 @@ export class WebSocketServer extends EventEmitter {
       ws._extensions = value;
     }
     this.emit('headers', headers, req);
-    socket.write(headers.concat('\r\n').join('\r\n'));
+    form.accept(headers);
     socket.removeListener('error', socketOnError);
-    ws._setSocket(socket, head, {
+    ws._setSocket(socket, form.head, {
       maxPayload: this.options.maxPayload, skipUTF8Validation: this.options.skipUTF8Validation,
       autoPong: this.options.autoPong, closeTimeout: this.options.closeTimeout,
       budget: this._budget, heartbeat: this._heartbeat,
-    }, pmd);
+    }, pmd, form.transport);
+    if (form.transport === h2StreamTransport) closeOnGoaway((socket as ServerHttp2Stream).session!, ws);
     if (this.options.clientTracking) {
       this.clients.add(ws);
       ws.on('close', () => {

@@ -2,7 +2,7 @@
 // close is END_STREAM, an abrupt one RST_STREAM with CANCEL (0x8). Flow control
 // needs nothing here: pausing the stream stops Node reading it, so no
 // WINDOW_UPDATE goes out and the peer's sends stall (backpressure per stream).
-import { constants, type Http2Stream } from 'node:http2';
+import { constants, type Http2Session, type Http2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Transport } from './transport.js';
 
@@ -19,3 +19,24 @@ export const h2StreamTransport: Transport = {
   fail: reset,
   abort: reset,
 };
+
+interface Closable { readyState: number; close(code?: number, reason?: string): void; once(event: 'close', listener: () => void): unknown }
+const onSession = new WeakMap<object, Set<Closable>>();
+
+/**
+ * A GOAWAY on `session` (from the peer) starts the close handshake of every
+ * WebSocket on it with 1001: the streams it already carries stay usable until
+ * they end (RFC 9113 §6.8), so the handshakes can finish before the session goes.
+ */
+export function closeOnGoaway(session: Http2Session, ws: Closable): void {
+  let sockets = onSession.get(session);
+  if (sockets === undefined) {
+    const set = sockets = new Set();
+    onSession.set(session, set);
+    session.once('goaway', () => {
+      for (const s of set) if (s.readyState === 1) s.close(1001, 'Going away');
+    });
+  }
+  sockets.add(ws);
+  ws.once('close', () => sockets.delete(ws));
+}
