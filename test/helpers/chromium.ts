@@ -6,14 +6,14 @@ import type { Browser } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAS_CHROMIUM = existsSync(CHROMIUM);
 
-/** A headless Chromium with a fresh temporary profile (removed on close); no background networking. */
-export async function launchChromium(): Promise<Browser> {
+/** A headless Chromium with a fresh temporary profile (removed on close); no background networking; `extraArgs` appended. */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
     timeout: 60_000,
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage'],
+      '--disable-dev-shm-usage', ...extraArgs],
   });
 }
