@@ -1,9 +1,11 @@
 // Idle timeout and heartbeat with one timer for all the connections it watches
 // (a server's, or every client of the process with the same timeout). Any
 // inbound bytes (a pong included) count as life: the read path only sets a
-// flag. Each tick walks the connections: a peer silent for two ticks gets a
-// ping, one silent for four ticks is terminated, so a dead peer is gone
-// between 4/5 and 5/5 of idleTimeout after the last thing it sent, and an idle
+// flag. Ticks come every idleTimeout/5; each walks the connections: a peer
+// silent through a tick gets a ping, one silent through four is terminated, so
+// a dead peer is gone between 4/5 and 5/5 of idleTimeout after the last thing
+// it sent, a live one has 3/5 of idleTimeout to answer (a busy process or
+// peer needs that slack: 10,000 pongs behind a loaded event loop), and an idle
 // healthy peer (or a browser, which answers pings by itself) stays.
 //
 // The same walk closes a peer that does not read: bytes queued for it that do
@@ -23,7 +25,7 @@ export interface HeartbeatMember {
 interface Watch { silent: number; backlog: number; stalled: number }
 
 const TICKS = 5;
-const PING_AT = 2;
+const PING_AT = 1;
 const DEAD_AT = 4;
 const OPEN = 1;
 const NOOP = (): void => {};
