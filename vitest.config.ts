@@ -5,10 +5,14 @@ const json = process.env.WASMSOCKET_JSON_REPORT;
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
     reporters: json ? ['default', ['json', { outputFile: json }]] : ['default'],
+    projects: [
+      { extends: true, test: { name: 'node', include: ['test/**/*.test.ts'] } },
+      // The conformance suite once more with every WebSocket on an HTTP/2 stream (RFC 8441).
+      { extends: true, test: { name: 'conformance-h2', include: ['test/conformance/*.test.ts'], env: { CONFORMANCE_TRANSPORT: 'h2' } } },
+    ],
   },
 });

@@ -18,6 +18,7 @@ import {
   handshakeResponse,
   impl,
   isWs,
+  overH2,
   newKey,
   openClient,
   recordClient,
@@ -35,6 +36,10 @@ import {
 } from './helpers.ts';
 
 afterEach(cleanup);
+
+// This file is the HTTP/1.1 Upgrade byte by byte; over HTTP/2 the handshake is
+// an extended CONNECT, tested in test/h2.test.ts.
+if (overH2) console.log('conformance over HTTP/2: handshake.test.ts skipped (HTTP/1.1 Upgrade bytes; the h2 handshake is in test/h2.test.ts)');
 
 /** Send a handshake (or any bytes) on a fresh connection and read the HTTP response. */
 async function request(port: number, o: HandshakeOptions | string): Promise<{ c: RawConn; res: HttpHead }> {
@@ -61,7 +66,7 @@ async function withServer(options: ServerOptions, fn: (s: EchoServer) => Promise
   }
 }
 
-describe(`server handshake [${impl}]`, () => {
+describe.skipIf(overH2)(`server handshake [${impl}]`, () => {
   let s: EchoServer;
   beforeAll(async () => {
     s = await startEchoServer();
@@ -235,7 +240,7 @@ describe(`server handshake [${impl}]`, () => {
   });
 });
 
-describe(`server handshake hooks [${impl}]`, () => {
+describe.skipIf(overH2)(`server handshake hooks [${impl}]`, () => {
   it('handleProtocols selects the subprotocol from the offered list', async () => {
     let offered: string[] = [];
     await withServer(
@@ -319,7 +324,7 @@ describe(`server handshake hooks [${impl}]`, () => {
   });
 });
 
-describe(`client handshake [${impl}]`, () => {
+describe.skipIf(overH2)(`client handshake [${impl}]`, () => {
   let srv: RawServer;
   beforeAll(async () => {
     srv = await startRawServer();

@@ -8,7 +8,15 @@
 // The implementation under test is chosen with WS_IMPL:
 //   WS_IMPL=ws  -> the `ws` package (used to shake out the tests themselves)
 //   otherwise   -> ../../src/index.ts (wasmsocket)
+//
+// The transport with CONFORMANCE_TRANSPORT (vitest.config.ts runs the suite both ways):
+//   unset / tcp -> a TCP connection per WebSocket, HTTP/1.1 Upgrade
+//   h2          -> an HTTP/2 stream per WebSocket (RFC 8441 extended CONNECT) on a
+//                  cleartext HTTP/2 connection; the frames are the same bytes. Cases
+//                  about HTTP/1.1 or TCP themselves skip, with the reason.
 import net from 'node:net';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type ServerHttp2Session } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +27,17 @@ type Mod = typeof WsModule;
 
 export const impl: 'ws' | 'wasmsocket' = process.env.WS_IMPL === 'ws' ? 'ws' : 'wasmsocket';
 export const isWs = impl === 'ws';
+export const overH2 = process.env.CONFORMANCE_TRANSPORT === 'h2';
+if (overH2 && isWs) throw new Error('CONFORMANCE_TRANSPORT=h2 needs WebSockets over HTTP/2, which ws does not have');
+/** The transport, for test titles. */
+export const transport = overH2 ? 'h2' : 'tcp';
+
+/** Skips the running case when the suite runs over HTTP/2 (a case about HTTP/1.1 or TCP itself). */
+export function onlyOverTcp(reason: string): void {
+  if (!overH2) return;
+  TestRunner.getCurrentTest()?.context.skip(`over HTTP/2: ${reason}`);
+  throw new Error(`over HTTP/2: ${reason}`);
+}
 
 // A variable specifier keeps the bundler from resolving our implementation when
 // WS_IMPL=ws (it may not exist yet); it is resolved relative to this file.
@@ -329,7 +348,12 @@ const live = new Set<RawConn>();
 const liveClients = new Set<WebSocket>();
 
 export class RawConn {
-  readonly sock: net.Socket;
+  /** A TCP socket, or (over HTTP/2) the WebSocket's stream. */
+  readonly sock: net.Socket | ClientHttp2Stream | Duplex;
+  /** Over HTTP/2: the session this test connection opened (destroyed with it). */
+  session: ClientHttp2Session | undefined;
+  /** Over HTTP/2 on the raw server: the CONNECT's headers, and how to answer them. */
+  h2: { headers: http2.IncomingHttpHeaders; respond(extra: [string, string][]): void } | undefined;
   private chunks: Buffer[] = [];
   private len = 0;
   ended = false;
@@ -339,10 +363,10 @@ export class RawConn {
   /** every frame read so far (for diagnostics) */
   readonly frames: Frame[] = [];
 
-  constructor(sock: net.Socket) {
+  constructor(sock: net.Socket | Duplex) {
     this.sock = sock;
     live.add(this);
-    sock.setNoDelay(true);
+    if (sock instanceof net.Socket) sock.setNoDelay(true);
     sock.on('data', (d: Buffer) => {
       this.chunks.push(d);
       this.len += d.length;
@@ -350,6 +374,9 @@ export class RawConn {
     });
     sock.on('end', () => {
       this.ended = true;
+      // An HTTP/2 stream stays half-open after the peer's END_STREAM; a TCP
+      // socket (allowHalfOpen false) answers FIN with FIN. Same peer either way.
+      if (!(sock instanceof net.Socket) && !sock.writableEnded) sock.end();
       this.sig.fire();
     });
     sock.on('close', () => {
@@ -530,6 +557,7 @@ export class RawConn {
 
   destroy(): void {
     this.sock.destroy();
+    this.session?.destroy();
     live.delete(this);
   }
 }
@@ -601,7 +629,18 @@ function externalEchoServer(targets: Map<string, { host: string; port: number }>
 /** The echo server from the brief: echoes every message with the same type. */
 export async function startEchoServer(options: ServerOptions = {}): Promise<EchoServer> {
   if (externalTargets) return externalEchoServer(externalTargets, options);
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
+  let h2: { server: http2.Http2Server; sessions: Set<ServerHttp2Session> } | undefined;
+  let wss: WebSocketServer;
+  if (overH2) {
+    const server = http2.createServer();
+    const sessions = new Set<ServerHttp2Session>();
+    server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+    h2 = { server, sessions };
+    wss = new WebSocketServer({ server: server as never, ...options });
+    server.listen(0, '127.0.0.1', () => wss.emit('listening'));
+  } else {
+    wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
+  }
   const errors: Error[] = [];
   const sockets: WebSocket[] = [];
   wss.on('error', (e: Error) => errors.push(e));
@@ -612,12 +651,44 @@ export async function startEchoServer(options: ServerOptions = {}): Promise<Echo
   });
   await withTimeout(once(wss, 'listening'), DEFAULT_TIMEOUT, 'server listening');
   const port = (wss.address() as AddressInfo).port;
-  return { wss, port, errors, sockets, close: () => closeServer(wss) };
+  return { wss, port, errors, sockets, close: () => closeServer(wss, h2) };
 }
 
-export async function closeServer(wss: WebSocketServer): Promise<void> {
+export async function closeServer(wss: WebSocketServer, h2?: { server: net.Server; sessions: Set<{ destroy(): void }> }): Promise<void> {
   for (const c of wss.clients ?? []) c.terminate();
   await withTimeout(new Promise<void>((r) => wss.close(() => r())), DEFAULT_TIMEOUT, 'server close').catch(() => undefined);
+  if (h2) {
+    for (const s of h2.sessions) s.destroy();
+    await withTimeout(new Promise<void>((r) => h2.server.close(() => r())), DEFAULT_TIMEOUT, 'h2 server close').catch(() => undefined);
+  }
+}
+
+/** Over HTTP/2: a session of its own and an extended CONNECT (RFC 8441) with the same headers. */
+async function connectRawH2(port: number, o: HandshakeOptions): Promise<RawConn> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  try {
+    await withTimeout(once(session, 'remoteSettings'), DEFAULT_TIMEOUT, 'HTTP/2 settings');
+  } catch (e) {
+    session.destroy();
+    throw e;
+  }
+  const headers: http2.OutgoingHttpHeaders = {
+    ':method': o.method === undefined || o.method === 'GET' ? 'CONNECT' : o.method, ':protocol': 'websocket', ':scheme': 'http',
+    ':path': o.path ?? '/', ':authority': o.host ?? `127.0.0.1:${port}`,
+  };
+  const version = o.version === undefined ? '13' : o.version;
+  if (version !== null) headers['sec-websocket-version'] = version;
+  for (const [k, v] of o.extra ?? []) headers[k.toLowerCase()] = v;
+  const stream = session.request(headers, { endStream: false });
+  const c = new RawConn(stream);
+  c.session = session;
+  const [res] = (await withTimeout(once(stream, 'response'), DEFAULT_TIMEOUT, 'the CONNECT response')) as [http2.IncomingHttpHeaders];
+  if (Number(res[':status']) !== 200) {
+    c.destroy();
+    throw new Error(`handshake failed: :status ${res[':status']}`);
+  }
+  return c;
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -632,6 +703,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 
 /** Open a raw connection and perform the opening handshake by hand. */
 export async function connectRaw(port: number, o: HandshakeOptions = {}): Promise<RawConn> {
+  if (overH2) return connectRawH2(port, o);
   const c = await RawConn.connect(port);
   const key = o.key ?? newKey();
   c.write(handshakeRequest(port, { ...o, key }));
@@ -710,13 +782,35 @@ export interface RawServer {
 }
 
 export async function startRawServer(): Promise<RawServer> {
-  const server = net.createServer();
   const queue: RawConn[] = [];
   const sig = new Signal();
-  server.on('connection', (s) => {
-    queue.push(new RawConn(s));
-    sig.fire();
-  });
+  let server: net.Server;
+  const sessions = new Set<ServerHttp2Session>();
+  if (overH2) {
+    // The peer of the client under test: answers each extended CONNECT by hand (openClient).
+    const h2 = http2.createServer({ settings: { enableConnectProtocol: true } });
+    h2.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+    h2.on('stream', (stream, headers) => {
+      const c = new RawConn(stream);
+      c.h2 = {
+        headers,
+        respond: (extra) => {
+          const h: http2.OutgoingHttpHeaders = { ':status': 200 };
+          for (const [k, v] of extra) h[k.toLowerCase()] = v;
+          stream.respond(h);
+        },
+      };
+      queue.push(c);
+      sig.fire();
+    });
+    server = h2 as unknown as net.Server;
+  } else {
+    server = net.createServer();
+    server.on('connection', (s) => {
+      queue.push(new RawConn(s));
+      sig.fire();
+    });
+  }
   server.listen(0, '127.0.0.1');
   await withTimeout(once(server, 'listening'), DEFAULT_TIMEOUT, 'raw server listening');
   const port = (server.address() as AddressInfo).port;
@@ -724,7 +818,10 @@ export async function startRawServer(): Promise<RawServer> {
     port,
     server,
     accept: (timeoutMs = DEFAULT_TIMEOUT) => sig.until(() => queue.shift(), timeoutMs, 'a client connection'),
-    close: () => withTimeout(new Promise<void>((r) => server.close(() => r())), DEFAULT_TIMEOUT, 'raw server close').catch(() => undefined),
+    close: () => {
+      for (const s of sessions) s.destroy();
+      return withTimeout(new Promise<void>((r) => server.close(() => r())), DEFAULT_TIMEOUT, 'raw server close').catch(() => undefined);
+    },
   };
 }
 
@@ -831,12 +928,21 @@ export async function openClient(
   srv: RawServer,
   o: { protocols?: string | string[]; options?: ClientOptions; path?: string; extra?: [string, string][] } = {},
 ): Promise<OpenedClient> {
-  const client = new WebSocket(`ws://127.0.0.1:${srv.port}${o.path ?? '/'}`, o.protocols ?? [], o.options ?? {});
+  const options = overH2 ? { ...o.options, http2: true } as ClientOptions : o.options ?? {};
+  const client = new WebSocket(`ws://127.0.0.1:${srv.port}${o.path ?? '/'}`, o.protocols ?? [], options);
   const ev = recordClient(client);
   const conn = await srv.accept();
-  const req = await conn.readHttp();
-  const key = req.headers['sec-websocket-key'];
-  conn.write(handshakeResponse(key, o.extra));
+  let req: HttpHead;
+  if (conn.h2) {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(conn.h2.headers)) if (typeof v === 'string') headers[k] = v;
+    req = { startLine: `${headers[':method']} ${headers[':path']} HTTP/2`, status: 0, method: headers[':method'], target: headers[':path'],
+      version: 'HTTP/2', headers, rawHeaders: Object.entries(headers), body: Buffer.alloc(0) };
+    conn.h2.respond(o.extra ?? []);
+  } else {
+    req = await conn.readHttp();
+    conn.write(handshakeResponse(req.headers['sec-websocket-key'], o.extra));
+  }
   await ev.waitOpen();
   return { client, ev, conn, req };
 }
