@@ -20,6 +20,7 @@ export const DATA_FILES = {
   rfc6455: 'runtimes/vectors/rfc6455.json',
   utf8: 'test/vectors/utf8.json',
   roundtrip: 'runtimes/vectors/roundtrip.json',
+  deflate: 'runtimes/vectors/deflate.json',
 };
 
 const te = new TextEncoder();
@@ -428,6 +429,131 @@ function roundTrips(codec, data, check) {
 }
 
 // ---------------------------------------------------------------------------
+// permessage-deflate (RFC 7692) with the codec's MessageDeflate
+
+/** Client and server MessageDeflate negotiated through header strings. */
+function deflatePair(codec, clientOpts, serverOpts) {
+  const client = new codec.MessageDeflate({ isServer: false, threshold: 0, ...clientOpts });
+  const server = new codec.MessageDeflate({ isServer: true, threshold: 0, ...serverOpts });
+  const response = server.acceptOffers(client.offer());
+  assert(response !== null, `server declined the offer ${client.offer()}`);
+  assert(client.acceptResponse(response) === true, `client did not accept ${response}`);
+  return { client, server, response };
+}
+
+/** Decodes frames (split as given) with RSV1 allowed, inflating compressed messages; returns text/bytes per message. */
+function decodeDeflated(codec, pmd, chunks, isServer) {
+  const out = [];
+  const d = new codec.FrameDecoder({
+    onMessage: (data, isBinary, compressed) => {
+      try {
+        out.push({ binary: isBinary, data: compressed ? pmd.decompress(data) : data });
+      } catch (e) {
+        out.push({ error: e.closeCode ?? 0, message: e.message });
+      }
+    },
+    onPing: () => {},
+    onPong: () => {},
+    onClose: () => {},
+    onError: (e) => out.push({ error: e.closeCode, message: e.message }),
+  }, { isServer, maxPayload: 0, perMessageDeflate: true });
+  for (const c of chunks) d.push(c);
+  return out;
+}
+
+function deflateVectors(codec, data, check) {
+  for (const v of data.rfc) {
+    check(`deflate ${v.name}`, () => {
+      const client = new codec.MessageDeflate({ isServer: false });
+      assert(client.acceptResponse(v.offer), 'not negotiated');
+      const bytes = hex(v.hex);
+      for (const split of splits(bytes, true)) {
+        const c = new codec.MessageDeflate({ isServer: false });
+        c.acceptResponse(v.offer);
+        const got = decodeDeflated(codec, c, split, false);
+        assert(got.length === v.messages.length, `${got.length} messages, expected ${v.messages.length}: ${JSON.stringify(got[0])}`);
+        got.forEach((g, i) => {
+          assert(g.error === undefined, `message ${i}: error ${g.error} ${g.message}`);
+          sameBytes(g.data, te.encode(v.messages[i]), `message ${i} (reads of ${split.map((x) => x.length).join('+')} bytes)`);
+        });
+      }
+      if (v.encode) {
+        const server = new codec.MessageDeflate({ isServer: true, threshold: 0 });
+        assert(server.acceptOffers(v.offer) !== null, 'server declined');
+        v.encode.forEach((e, i) => sameBytes(server.compress(te.encode(e.text)), hex(e.hex), `compressed message ${i}`));
+      }
+    });
+  }
+
+  for (const c of data.roundtrip) {
+    for (const bits of c.windowBits) {
+      for (const noTakeover of c.noContextTakeover) {
+        const what = `window bits ${bits}, context takeover ${noTakeover ? 'off' : 'on'}${c.sharedCompressor ? ', shared compressor' : ''}`;
+        check(`deflate round trip seed ${c.seed}: ${c.messages} messages up to ${c.maxLen} B, ${what}`, () => {
+          const rand = prng(c.seed * 100 + bits * 2 + (noTakeover ? 1 : 0));
+          const opts = { serverMaxWindowBits: bits, clientMaxWindowBits: bits, serverNoContextTakeover: noTakeover, clientNoContextTakeover: noTakeover, sharedCompressor: c.sharedCompressor };
+          const { client, server, response } = deflatePair(codec, opts, opts);
+          assert(response.includes(`server_max_window_bits=${bits}`), `response ${response}`);
+          for (const [from, to, mask] of [[client, server, true], [server, client, false]]) {
+            const msgs = [];
+            const frames = [];
+            for (let m = 0; m < c.messages; m++) {
+              const binary = rand() < 0.3;
+              const len = Math.floor(Math.pow(rand(), 3) * c.maxLen);
+              // Repeat an earlier message now and then: context takeover has something to find.
+              const payload = m > 0 && rand() < 0.3 ? msgs[Math.floor(rand() * m)].data : binary ? randomBytes(rand, len) : randomText(rand, len);
+              msgs.push({ binary, data: payload });
+              frames.push(refFrame(binary ? 2 : 1, from.compress(payload), true, mask ? randomKey(rand) : null));
+            }
+            const stream = concat(frames.map((f) => { const g = f.slice(); g[0] |= 0x40; return g; }));
+            const chunks = [];
+            for (let o = 0; o < stream.length;) {
+              const n = 1 + Math.floor(Math.pow(rand(), 2) * Math.min(stream.length - o, 70000));
+              chunks.push(stream.subarray(o, o + n));
+              o += n;
+            }
+            const got = decodeDeflated(codec, to, chunks, mask);
+            assert(got.length === msgs.length, `${got.length} messages, expected ${msgs.length}`);
+            got.forEach((g, i) => {
+              assert(g.error === undefined, `message ${i}: error ${g.error} ${g.message}`);
+              sameBytes(g.data, msgs[i].data, `${mask ? 'client->server' : 'server->client'} message ${i}`);
+            });
+          }
+        });
+      }
+    }
+  }
+
+  for (const b of data.bomb) {
+    check(`deflate bomb: ${b.name}`, () => {
+      const d = new codec.RawDeflater(15);
+      const zeros = new Uint8Array(1 << 20);
+      const parts = [];
+      for (let i = 0; i < b.mib; i++) parts.push(d.compress(zeros, i === b.mib - 1));
+      const bomb = concat([...parts, hex('00 00 ff ff')]);
+      assert(bomb.length < b.mib * 2048, `bomb is ${bomb.length} bytes`);
+      const server = new codec.MessageDeflate({ isServer: true, maxPayload: b.maxPayload });
+      server.acceptOffers('permessage-deflate');
+      let err = null;
+      try { server.decompress(bomb); } catch (e) { err = e; }
+      assert(err !== null && err.closeCode === 1009, `expected 1009, got ${err ? err.closeCode : 'no error'}`);
+      // The inflater was dropped: the next message is read on a fresh stream.
+      sameBytes(server.decompress(hex('f2 48 cd c9 c9 07 00 00 00 ff ff')), te.encode('Hello'), 'message after the bomb');
+    });
+  }
+
+  for (const v of data.corrupt) {
+    check(`deflate corrupt: ${v.name}`, () => {
+      const server = new codec.MessageDeflate({ isServer: true });
+      server.acceptOffers('permessage-deflate');
+      let err = null;
+      try { server.decompress(concat([hex(v.hex), hex('00 00 ff ff')])); } catch (e) { err = e; }
+      assert(err !== null && err.closeCode === 1007, `expected 1007, got ${err ? err.closeCode : 'no error'}`);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
 
 export async function runVectors(codec, load, options = {}) {
   const result = { passed: 0, failed: 0, failures: [], simd: null };
@@ -455,11 +581,12 @@ export async function runVectors(codec, load, options = {}) {
     else assert(simd === detected, `simd=${simd} but simdSupported()=${detected}`);
   });
 
-  const [rfc, utf8, roundtrip] = await Promise.all([load('rfc6455'), load('utf8'), load('roundtrip')]);
+  const [rfc, utf8, roundtrip, deflate] = await Promise.all([load('rfc6455'), load('utf8'), load('roundtrip'), load('deflate')]);
   rfcFrames(codec, rfc, check);
   rfcErrors(codec, rfc, check);
   rfcClose(codec, rfc, check);
   utf8Table(codec, utf8, check);
   roundTrips(codec, roundtrip, check);
+  deflateVectors(codec, deflate, check);
   return result;
 }

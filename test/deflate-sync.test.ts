@@ -105,6 +105,18 @@ describe('in-thread compress / inflate', () => {
     client.cleanup(); server.cleanup();
   });
 
+  it('an empty message right after another (zlib writes nothing) is sent as 00, both paths', async () => {
+    const { client, server } = pair();
+    for (const viaPool of [false, true]) {
+      const first = viaPool ? await asyncCompress(client, text(500)) : client.compressSync(text(500), true)!;
+      const empty = viaPool ? await asyncCompress(client, Buffer.alloc(0)) : client.compressSync(Buffer.alloc(0), true)!;
+      expect([...empty]).toEqual([0]);
+      expect(server.decompressMessageSync(withTail(first))!.equals(text(500))).toBe(true);
+      expect(server.decompressMessageSync(withTail(empty))!.length).toBe(0);
+    }
+    client.cleanup(); server.cleanup();
+  });
+
   it('not negotiated or cleaned up: null, never a throw', () => {
     const lone = new PerMessageDeflate({}, true, 0);
     expect(lone.compressSync(Buffer.from('x'), true)).toBeNull();

@@ -10,9 +10,10 @@ import { runVectors } from '../vectors-runner.mjs';
 import rfc6455 from '../vectors/rfc6455.json';
 import utf8 from '../../test/vectors/utf8.json';
 import roundtrip from '../vectors/roundtrip.json';
+import deflate from '../vectors/deflate.json';
 import { WorkerWebSocket, type ClientEvent } from './ws-client.ts';
 
-const DATA: Record<string, unknown> = { rfc6455, utf8, roundtrip };
+const DATA: Record<string, unknown> = { rfc6455, utf8, roundtrip, deflate };
 const te = new TextEncoder();
 const td = new TextDecoder();
 

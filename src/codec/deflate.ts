@@ -52,6 +52,10 @@ export class RawDeflater {
   /** Compresses `data` with a sync flush; with `fin`, the trailing 00 00 ff ff is removed. */
   compress(data: Uint8Array, fin: boolean): Uint8Array {
     const out = run(this.strm, zlibDeflate, data, 0).out as Uint8Array;
+    // No input right after a flush: zlib makes no progress (Z_BUF_ERROR) and
+    // writes nothing. An empty stored block's first byte, 00, is the message
+    // (the receiver's 00 00 ff ff completes it, RFC 7692 §7.2.3.6).
+    if (out.length === 0) return fin ? new Uint8Array(1) : out;
     if (!fin) return out;
     const n = out.length;
     if (n < 4 || out[n - 4] !== 0 || out[n - 3] !== 0 || out[n - 2] !== 0xff || out[n - 1] !== 0xff) {

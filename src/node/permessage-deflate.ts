@@ -284,7 +284,11 @@ export class PerMessageDeflate {
       this.dropDeflate(ctx);
       throw internal(e, 'deflate failed');
     }
-    if (fin) {
+    if (fin && out.length === 0) {
+      // No input right after a flush: zlib writes nothing (Z_BUF_ERROR). An
+      // empty stored block's first byte, 00, is the message (RFC 7692 §7.2.3.6).
+      out = Buffer.alloc(1);
+    } else if (fin) {
       // A sync flush always ends with an empty stored block: 00 00 ff ff (RFC 7692 §7.2.1).
       if (out.length < 4 || out.readUInt32BE(out.length - 4) !== 0x0000ffff) {
         this.dropDeflate(ctx);
@@ -434,7 +438,9 @@ export class PerMessageDeflate {
         ctx.sink = null;
         ctx.onError = null;
         let out = chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size);
-        if (job.fin) {
+        if (job.fin && size === 0) {
+          out = Buffer.alloc(1); // nothing to flush: see compressSync
+        } else if (job.fin) {
           // A sync flush always ends with an empty stored block: 00 00 ff ff (RFC 7692 §7.2.1).
           if (out.length < 4 || out.readUInt32BE(out.length - 4) !== 0x0000ffff) {
             this.dropDeflate(ctx);
