@@ -6,7 +6,7 @@ import { defineConfig } from 'tsup';
 // class itself, as with ws.
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', codec: 'src/codec/index.ts', web: 'src/web/index.ts' },
+    entry: { index: 'src/index.ts', codec: 'src/codec/index.ts', web: 'src/web/index.ts', redis: 'src/redis/index.ts' },
     format: ['esm'],
     dts: true,
     target: 'node20',
@@ -14,7 +14,7 @@ export default defineConfig([
     sourcemap: true,
   },
   {
-    entry: { index: 'src/index.cts', codec: 'src/codec/index.ts', web: 'src/web/index.ts' },
+    entry: { index: 'src/index.cts', codec: 'src/codec/index.ts', web: 'src/web/index.ts', redis: 'src/redis/index.ts' },
     format: ['cjs'],
     dts: true,
     target: 'node20',

@@ -10,6 +10,7 @@ export type { SendOptions, BinaryType, Data } from './node/websocket.js';
 export type { ServerOptions, VerifyClientInfo } from './node/server.js';
 export type { ClientOptions } from './node/client.js';
 export type { BroadcastOptions, BackpressurePolicy } from './node/broadcast.js';
+export type { Broker, BrokerSink } from './node/broker.js';
 export { PerMessageDeflate } from './node/permessage-deflate.js';
 export { MemoryBudget, clientMemoryBudget } from './node/budget.js';
 export type { BudgetEvent } from './node/budget.js';

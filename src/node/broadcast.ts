@@ -34,6 +34,8 @@ export class Broadcaster {
   skipped = 0;
   /** Recipients closed with 1008 because they were over maxBackpressure (policy 'close'). */
   dropped = 0;
+  /** Told when a topic gets its first subscriber (true) or loses its last (false): the broker seam. */
+  onTopic: ((topic: string, active: boolean) => void) | null = null;
 
   constructor(maxBackpressure = DEFAULT_MAX_BACKPRESSURE, policy: BackpressurePolicy = 'close') {
     this.maxBackpressure = maxBackpressure;
@@ -71,19 +73,30 @@ export class Broadcaster {
 
   subscribe(ws: WebSocket, topic: string): void {
     let subs = this.topics.get(topic);
-    if (!subs) this.topics.set(topic, (subs = new Set()));
+    if (!subs) {
+      this.topics.set(topic, (subs = new Set()));
+      this.onTopic?.(topic, true);
+    }
     subs.add(ws);
   }
 
   unsubscribe(ws: WebSocket, topic: string): boolean {
     const subs = this.topics.get(topic);
     if (!subs || !subs.delete(ws)) return false;
-    if (subs.size === 0) this.topics.delete(topic);
+    if (subs.size === 0) {
+      this.topics.delete(topic);
+      this.onTopic?.(topic, false);
+    }
     return true;
   }
 
   subscribers(topic: string): number {
     return this.topics.get(topic)?.size ?? 0;
+  }
+
+  /** Topics with at least one subscriber. */
+  topicNames(): IterableIterator<string> {
+    return this.topics.keys();
   }
 
   private deliver(ws: WebSocket, frame: Buffer, compressed: boolean): boolean {
@@ -107,7 +120,7 @@ export class Broadcaster {
   }
 }
 
-function toPayload(data: string | Buffer | ArrayBuffer | ArrayBufferView): Buffer {
+export function toPayload(data: string | Buffer | ArrayBuffer | ArrayBufferView): Buffer {
   return typeof data === 'string' ? Buffer.from(data) : toBuffer(data);
 }
 

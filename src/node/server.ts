@@ -9,7 +9,7 @@ import { acceptKey, httpError, isValidKey, parseSubprotocols, tokens } from './h
 import { parseExtensions, formatExtensions } from './extension.js';
 import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
 import { CLOSE_TIMEOUT, WebSocket } from './websocket.js';
-import { Broadcaster, type BroadcastOptions, type BackpressurePolicy } from './broadcast.js';
+import { Broadcaster, toPayload, type BroadcastOptions, type BackpressurePolicy } from './broadcast.js';
 import { MemoryBudget, type BudgetEvent } from './budget.js';
 import { Heartbeat } from './heartbeat.js';
 import type { Transport } from './transport.js';
@@ -17,6 +17,7 @@ import { closeOnGoaway, h2StreamTransport } from './transport-h2.js';
 import {
   Http2UpgradeRequest, isHttp2Server, isWebSocketConnect, respondAccept, respondRefuse, routeWebSocketStreams, type AnyHttp2Server,
 } from './h2-server.js';
+import type { Broker } from './broker.js';
 
 export interface VerifyClientInfo { origin: string | undefined; secure: boolean; req: IncomingMessage }
 type VerifyClientSync = (info: VerifyClientInfo) => boolean;
@@ -122,6 +123,7 @@ export class WebSocketServer extends EventEmitter {
   /** @internal */ readonly _broadcaster: Broadcaster;
   /** @internal */ readonly _budget: MemoryBudget;
   /** @internal */ readonly _heartbeat: Heartbeat | null;
+  private _broker: Broker | null = null;
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
@@ -220,6 +222,12 @@ export class WebSocketServer extends EventEmitter {
     if (cb) this.once('close', cb);
     if (this._state === CLOSING) return;
     this._state = CLOSING;
+    if (this._broker) {
+      const broker = this._broker;
+      this._broker = null;
+      this._broadcaster.onTopic = null;
+      broker.close().catch((err: Error) => this.emit('error', err));
+    }
     if (this.options.noServer || this.options.server) {
       this._removeListeners?.();
       this._removeListeners = null;
@@ -442,12 +450,47 @@ export class WebSocketServer extends EventEmitter {
    * peers compressed once (per window size). Returns the number of recipients.
    */
   broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
-    return this._broadcaster.broadcast(this.clients ?? NO_CLIENTS, data, options);
+    if (this._broker === null) return this._broadcaster.broadcast(this.clients ?? NO_CLIENTS, data, options);
+    return this._brokered(null, data, options);
   }
 
-  /** Sends one message to every subscriber of `topic`, framed once. */
+  /**
+   * Sends one message to every subscriber of `topic`, framed once. With a broker
+   * it also reaches the subscribers on every other process sharing the broker.
+   */
   publish(topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
-    return this._broadcaster.publish(topic, data, options);
+    if (this._broker === null) return this._broadcaster.publish(topic, data, options);
+    return this._brokered(topic, data, options);
+  }
+
+  /**
+   * Carries broadcast() and publish() to other processes through `broker`
+   * (e.g. wasmsocket/redis). Local sockets are still served here first, with no
+   * round trip; `filter` and `except` apply to local sockets only. The broker is
+   * closed by wss.close().
+   */
+  useBroker(broker: Broker): this {
+    if (this._broker !== null) throw new Error('A broker is already in use');
+    if (this._state !== RUNNING) throw new Error('The server is not running');
+    this._broker = broker;
+    const broadcaster = this._broadcaster;
+    broadcaster.onTopic = (topic, active) => { if (active) broker.topicAdded(topic); else broker.topicRemoved(topic); };
+    broker.attach({
+      deliver: (topic, payload, binary, compress) => topic === null
+        ? broadcaster.broadcast(this.clients ?? NO_CLIENTS, payload, { binary, compress })
+        : broadcaster.publish(topic, payload, { binary, compress }),
+      topics: () => broadcaster.topicNames(),
+    });
+    return this;
+  }
+
+  private _brokered(topic: string | null, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions): number {
+    const payload = toPayload(data);
+    const binary = options.binary ?? typeof data !== 'string';
+    const local = { ...options, binary };
+    const sent = topic === null ? this._broadcaster.broadcast(this.clients ?? NO_CLIENTS, payload, local) : this._broadcaster.publish(topic, payload, local);
+    this._broker!.publish(topic, payload, binary, options.compress !== false);
+    return sent;
   }
 }
 

@@ -1,0 +1,186 @@
+// wasmsocket/redis with real redis-server processes: server processes (child
+// processes on one Redis) publishing to each other's clients, subscription
+// churn seen from Redis itself, a Redis outage mid-run, 1 MiB binary, foreign
+// payloads. Skips when redis-server is not installed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { ensureDist } from './helpers/dist.ts';
+import { BrokerNode, Client } from './helpers/broker-nodes.ts';
+import { cli, HAS_REDIS, NO_REDIS_REASON, RedisServer } from './helpers/redis.ts';
+import { cleanupList } from './helpers/servers.ts';
+import { sleep } from './helpers/wait.ts';
+import { prng } from './helpers/prng.ts';
+import { spawn } from 'node:child_process';
+
+if (!HAS_REDIS) console.log(`skipping the Redis broker tests: ${NO_REDIS_REASON}`);
+
+const cleanups = cleanupList({ bestEffort: true, ms: 10_000 });
+
+/** Polls until `check` holds (bounded), re-reading `get` each time. */
+async function eventually<R>(get: () => Promise<R> | R, check: (v: R) => boolean, what: string, ms = 10_000): Promise<R> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (check(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(v)})`);
+    await sleep(25);
+  }
+}
+
+/** Subscribers of a channel as Redis counts them (PUBSUB NUMSUB). */
+async function numsub(redis: RedisServer, channel: string): Promise<number> {
+  const lines = await cli(redis.port, 'PUBSUB', 'NUMSUB', channel);
+  return Number(lines[1]);
+}
+
+describe.skipIf(!HAS_REDIS)('Redis broker (pub/sub on one Redis)', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    ensureDist();
+    redis = await RedisServer.start();
+  }, 60_000);
+  afterAll(async () => { await redis?.stop(); });
+
+  let prefixes = 0;
+  async function nodes(n: number, extra: Record<string, unknown> = {}): Promise<{ nodes: BrokerNode[]; prefix: string }> {
+    const prefix = `t${process.pid}-${prefixes++}`;
+    const list = await Promise.all(Array.from({ length: n }, () => BrokerNode.start({ url: redis.url, prefix, ...extra })));
+    for (const node of list) cleanups.push(() => node.stop());
+    return { nodes: list, prefix };
+  }
+  async function client(node: BrokerNode): Promise<Client> {
+    const c = await Client.connect(node.url);
+    cleanups.push(() => c.close());
+    return c;
+  }
+
+  it('3 processes: publishes from each reach every subscriber on every process exactly once, in order per publisher', async () => {
+    const { nodes: list, prefix } = await nodes(3);
+    const clients: Client[] = [];
+    for (const node of list) for (let i = 0; i < 2; i++) clients.push(await client(node));
+    for (const c of clients) await c.subscribe('room');
+    // Each process holds one Redis subscription for the topic, whatever its number of local subscribers.
+    await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 3, 'three Redis subscribers of the topic');
+    const COUNT = 200;
+    // Interleaved bursts: every process publishes while the others do.
+    const bursts = await Promise.all(list.map((node, p) => node.call('burst', { topic: 'room', prefix: `p${p}-`, count: COUNT })));
+    for (const b of bursts) expect(b.local).toBe(2 * COUNT); // local delivery, no round trip
+    await eventually(() => clients.map((c) => c.messages.length), (l) => l.every((n) => n >= 3 * COUNT), 'every client has every message');
+    await sleep(200); // a duplicate would arrive now
+    for (const c of clients) {
+      const texts = c.texts();
+      expect(texts.length).toBe(3 * COUNT);
+      expect(new Set(texts).size).toBe(3 * COUNT);
+      for (let p = 0; p < 3; p++) {
+        expect(texts.filter((t) => t.startsWith(`p${p}-`))).toEqual(Array.from({ length: COUNT }, (_, i) => `p${p}-${i}`));
+      }
+    }
+    const metrics = await Promise.all(list.map((n) => n.metrics()));
+    for (const m of metrics) {
+      expect(m.published).toBe(COUNT);
+      expect(m.received).toBe(2 * COUNT);
+      expect(m.delivered).toBe(2 * 2 * COUNT);
+      expect(m.ownEchoes).toBe(COUNT); // its own messages came back and were skipped
+      expect(m.dropped).toBe(0);
+      expect(m.ignored).toBe(0);
+      expect(m.connected).toBe(true);
+    }
+  }, 60_000);
+
+  it('broadcast reaches every client of every process; text stays text, binary stays binary', async () => {
+    const { nodes: list } = await nodes(2);
+    const a = await client(list[0]!), b = await client(list[1]!);
+    await eventually(() => list[0]!.metrics(), (m) => m.subscriptions === 1 && m.connected, 'broadcast channel subscribed');
+    await eventually(() => list[1]!.metrics(), (m) => m.subscriptions === 1 && m.connected, 'broadcast channel subscribed');
+    await list[0]!.publish(null, 'hello all');
+    await eventually(() => b.messages.length, (n) => n === 1, 'the first broadcast across');
+    await list[1]!.publish(null, Buffer.from([0, 1, 2, 255]));
+    for (const c of [a, b]) {
+      await eventually(() => c.messages.length, (n) => n === 2, 'two broadcasts');
+      expect(c.binary).toEqual([false, true]);
+      expect(c.messages[0]!.toString()).toBe('hello all');
+      expect([...c.messages[1]!]).toEqual([0, 1, 2, 255]);
+    }
+  }, 30_000);
+
+  it('a process holds a Redis subscription only for topics with local subscribers (PUBSUB CHANNELS through churn)', async () => {
+    const { nodes: [a, b], prefix } = await nodes(2);
+    const channels = async () => (await cli(redis.port, 'PUBSUB', 'CHANNELS', `${prefix}:t:*`)).sort();
+    const ca1 = await client(a!), ca2 = await client(a!), cb = await client(b!);
+    expect(await channels()).toEqual([]);
+    await ca1.subscribe('x');
+    await ca2.subscribe('x');
+    await eventually(channels, (c) => c.join() === `${prefix}:t:x`, 'x subscribed once');
+    expect(await numsub(redis, `${prefix}:t:x`)).toBe(1);
+    await ca1.unsubscribe('x');
+    await sleep(100);
+    expect(await numsub(redis, `${prefix}:t:x`)).toBe(1); // ca2 still follows it
+    // b follows y only: traffic on x never reaches it.
+    await cb.subscribe('y');
+    await eventually(channels, (c) => c.join() === `${prefix}:t:x,${prefix}:t:y`, 'x and y');
+    const before = await b!.metrics();
+    await a!.call('burst', { topic: 'x', prefix: 'x', count: 50 });
+    await eventually(() => ca2.messages.length, (n) => n === 50, 'local x');
+    const after = await b!.metrics();
+    expect(after.received + after.ignored).toBe(before.received + before.ignored);
+    // Churn: subscribe/unsubscribe many topics; Redis ends with exactly the ones still followed.
+    const rand = prng(14);
+    const held = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const topic = `c${Math.floor(rand() * 20)}`;
+      if (held.get(topic)) { await cb.unsubscribe(topic); held.set(topic, 0); }
+      else { await cb.subscribe(topic); held.set(topic, 1); }
+    }
+    const expected = [`${prefix}:t:x`, `${prefix}:t:y`, ...[...held].filter(([, n]) => n).map(([t]) => `${prefix}:t:${t}`)].sort();
+    await eventually(channels, (c) => c.join() === expected.join(), 'Redis channels match the followed topics');
+    expect((await b!.metrics()).subscriptions).toBe(expected.length); // its topics plus the broadcast channel
+    // The last subscriber goes: the subscription goes. A closed socket counts as leaving.
+    ca2.close();
+    cb.close();
+    await eventually(channels, (c) => c.length === 0, 'no channels left');
+  }, 60_000);
+
+  it('a 1 MiB binary message crosses processes byte-exact', async () => {
+    const { nodes: [a, b], prefix } = await nodes(2);
+    const ca = await client(a!), cb = await client(b!);
+    await ca.subscribe('big');
+    await cb.subscribe('big');
+    await eventually(() => numsub(redis, `${prefix}:t:big`), (n) => n === 2, 'both subscribed');
+    const rand = prng(1);
+    const payload = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (rand() * 256) | 0;
+    await a!.publish('big', payload);
+    for (const c of [ca, cb]) {
+      await eventually(() => c.messages.length, (n) => n === 1, '1 MiB message', 10_000).catch(async (err) => {
+        throw new Error(`${err.message}; ${JSON.stringify(await a!.call('metrics'))} ${JSON.stringify(await b!.call('metrics'))}`);
+      });
+      expect(c.binary[0]).toBe(true);
+      expect(createHash('sha256').update(c.messages[0]!).digest('hex')).toBe(createHash('sha256').update(payload).digest('hex'));
+    }
+  }, 30_000);
+
+  it('foreign and damaged payloads on our channels are ignored and counted, and delivery goes on', async () => {
+    const { nodes: [a, b], prefix } = await nodes(2);
+    const cb = await client(b!);
+    await cb.subscribe('room');
+    await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 1, 'subscribed');
+    await cli(redis.port, 'PUBLISH', `${prefix}:t:room`, 'not an envelope');
+    await cli(redis.port, 'PUBLISH', `${prefix}:t:room`, '');
+    await cli(redis.port, 'PUBLISH', `${prefix}:all`, 'WSB1 garbage');
+    // A well-formed envelope naming another topic than its channel's.
+    const forged = Buffer.concat([Buffer.from('WSB1'), Buffer.from([0]), Buffer.alloc(8, 1), Buffer.from([0, 5]), Buffer.from('other'), Buffer.from('x')]);
+    await cli(redis.port, 'PUBLISH', `${prefix}:t:room`, 'WSB1\x7f'.padEnd(40, 'z'));
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('/usr/bin/redis-cli', ['-p', String(redis.port), '-x', 'PUBLISH', `${prefix}:t:room`]);
+      p.on('exit', (code: number) => (code === 0 ? resolve() : reject(new Error(`redis-cli exited ${code}`))));
+      p.stdin.end(forged);
+    });
+    await a!.publish('room', 'real');
+    await eventually(() => cb.messages.length, (n) => n === 1, 'the real message');
+    expect(cb.texts()).toEqual(['real']);
+    const m = await b!.metrics();
+    expect(m.ignored).toBe(5);
+    expect(m.received).toBe(1);
+    expect(b!.alive).toBe(true);
+  }, 30_000);
+});
