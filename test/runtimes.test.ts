@@ -97,7 +97,7 @@ describe('package entries', () => {
     const r = await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'runtimes/tsconfig.json'], 120_000);
     expect(r.out).toBe('');
     expect(r.code).toBe(0);
-  });
+  }, 120_000);
 
   it.skipIf(!existsSync(new URL('../dist/codec.d.ts', import.meta.url)))('dist/codec.d.ts mentions no Node types', () => {
     const dts = readFileSync(new URL('../dist/codec.d.ts', import.meta.url), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');

@@ -70,7 +70,8 @@ export function parseUpgrade(head: string): UpgradeRequest {
   if (!tokens(headers.get('connection')).includes('upgrade')) throw new HandshakeError(400, 'Missing Connection: Upgrade');
   const version = headers.get('sec-websocket-version');
   if (version === undefined) throw new HandshakeError(400, 'Missing Sec-WebSocket-Version');
-  if (version !== '13') throw new HandshakeError(426, 'Unsupported WebSocket version', [['Sec-WebSocket-Version', '13']]);
+  // 8 (hybi-08, same framing) as ws and our Node server accept it; 426 otherwise (RFC 6455 §4.4).
+  if (version !== '13' && version !== '8') throw new HandshakeError(426, 'Unsupported WebSocket version', [['Sec-WebSocket-Version', '13, 8']]);
   const key = headers.get('sec-websocket-key') ?? '';
   if (!KEY.test(key)) throw new HandshakeError(400, 'Invalid Sec-WebSocket-Key');
   const offered = headers.get('sec-websocket-protocol');
