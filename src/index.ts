@@ -16,6 +16,7 @@ export { MemoryBudget, clientMemoryBudget } from './node/budget.js';
 export type { BudgetEvent } from './node/budget.js';
 export type { ServerStats } from './node/server.js';
 export { MessageEvent, CloseEvent, ErrorEvent } from './node/events.js';
+export { routeWebSocketStreams } from './node/h2-server.js';
 export { WebSocketStream, type NodeStreamOptions } from './node/websocket-stream.js';
 export { WebSocketError, type WebSocketOpenInfo, type WebSocketCloseInfo, type WebSocketStreamOptions } from './web/stream-core.js';
 

@@ -105,3 +105,40 @@ describe.skipIf(!CAN_RUN)('Chromium over HTTP/2', () => {
     await page.close();
   });
 });
+
+describe.skipIf(!CAN_RUN)('the chat over HTTP/2 (npm start with HTTPS=1)', () => {
+  it('two tabs load the page over h2 and chat over WebSocket streams of their connections; closing the server disconnects them', async () => {
+    const { ensureDist } = await import('./helpers/dist.ts');
+    ensureDist();
+    const APP = '../examples/chat/app.mjs';
+    const app = (await import(/* @vite-ignore */ APP)) as {
+      createChatServer(o: object): Promise<{ url: string; wss: WebSocketServer; close(o?: object): Promise<void> }>;
+    };
+    const { key, cert, spki } = selfSignedCert();
+    const chat = await app.createChatServer({ port: 0, tls: { key, cert } });
+    const browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spki}`]);
+    try {
+      const ctx = await browser.newContext();
+      const [a, b] = [await ctx.newPage(), await ctx.newPage()];
+      for (const p of [a, b]) {
+        await p.goto(chat.url);
+        await p.waitForFunction(() => document.getElementById('status')?.dataset.state === 'open', null, { timeout: 10_000 });
+        expect(await p.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol)).toBe('h2');
+      }
+      // Each server-side socket sits on an HTTP/2 stream (it has a session), not a TCP socket.
+      expect(chat.wss.clients.size).toBe(2);
+      for (const ws of chat.wss.clients) expect((ws as unknown as { _socket: { session?: unknown } })._socket.session).toBeTruthy();
+      const input = a.locator('form[name="publish"] input[name="message"]');
+      await input.fill('over h2');
+      await input.press('Enter');
+      await b.waitForFunction(() => document.querySelectorAll('#messages > div').length >= 1, null, { timeout: 10_000 });
+      expect(await b.locator('#messages > div').first().textContent()).toBe('over h2');
+      await withTimeout(chat.close({ timeout: 2000 }), T, 'chat close');
+      await a.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'open', null, { timeout: 10_000 });
+      await ctx.close();
+    } finally {
+      await browser.close();
+      await chat.close({ timeout: 200 });
+    }
+  }, 60_000);
+});

@@ -12,9 +12,14 @@
 // client.send(message); here the WebSocketServer tracks its clients and
 // wss.broadcast(text) frames the message once and hands the same bytes to
 // every client, leaving out (or closing) a client that does not read.
+//
+// With `tls` (npm start with HTTPS=1) the same server speaks HTTP/2 and
+// HTTP/1.1 on one port: the browser loads the page over h2 and opens both
+// sockets as streams of that same connection (RFC 8441 extended CONNECT).
 import http from 'node:http';
+import http2 from 'node:http2';
 import { readFile } from 'node:fs/promises';
-import { WebSocketServer } from '../../dist/index.js';
+import { WebSocketServer, routeWebSocketStreams } from '../../dist/index.js';
 
 /** The chapter's limit: messages are cut to this many characters. */
 export const MAX_CHARS = 50;
@@ -123,11 +128,12 @@ function send(res, status, text, headers = {}) {
 // A browser page from another site must not open our sockets with the user's
 // cookies (cross-site WebSocket hijacking): its Origin has to name this host.
 // Clients that are not browsers send no Origin and are let in.
-function sameOrigin(req) {
-  const origin = req.headers.origin;
+function sameOrigin(headers) {
+  const origin = headers.origin;
   if (origin === undefined) return true;
   try {
-    return new URL(origin).host === String(req.headers.host).toLowerCase();
+    // HTTP/2 names the host in :authority.
+    return new URL(origin).host === String(headers.host ?? headers[':authority']).toLowerCase();
   } catch {
     return false;
   }
@@ -153,15 +159,19 @@ function refuseUpgrade(socket, status) {
  *   does not read (1008, then the TCP connection goes), or skip messages for it
  * @param {number} [options.maxPayload=65536]  largest message accepted (bytes); larger closes with 1009
  * @param {number} [options.helloCloseDelay=5000]  ms from connect to the hello demo's close(1000)
- * @returns {Promise<{ server: http.Server, wss: WebSocketServer, hello: WebSocketServer, url: string, close(): Promise<void> }>}
+ * @param {{ key: Buffer, cert: Buffer }} [options.tls]  serve HTTPS: HTTP/2 (pages and sockets) and HTTP/1.1 on one port
+ * @returns {Promise<{ server: http.Server | http2.Http2SecureServer, wss: WebSocketServer, hello: WebSocketServer, url: string, close(): Promise<void> }>}
  */
 export async function createChatServer(options = {}) {
   const {
     port = 8080, host = '127.0.0.1', maxBackpressure, backpressurePolicy = 'close',
-    maxPayload = 64 * 1024, helloCloseDelay = 5000,
+    maxPayload = 64 * 1024, helloCloseDelay = 5000, tls,
   } = options;
 
-  const server = http.createServer((req, res) => { void serveFile(req, res); });
+  const onRequest = (req, res) => { void serveFile(req, res); };
+  const server = tls ? http2.createSecureServer({ ...tls, allowHTTP1: true }, onRequest) : http.createServer(onRequest);
+  const sessions = new Set(); // HTTP/2 connections, told to go (GOAWAY) by close()
+  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
 
   // The chat. noServer + handleUpgrade, as in the chapter: one http server
   // carries the pages and both WebSocket endpoints.
@@ -193,13 +203,27 @@ export async function createChatServer(options = {}) {
     ws.on('close', () => { clearTimeout(timer); helloTimers.delete(timer); });
   });
 
+  const targetOf = (url) => {
+    const path = pathOf(url ?? '/');
+    return path === '/ws' ? wss : path === '/demo/hello' ? hello : null;
+  };
   server.on('upgrade', (req, socket, head) => {
-    const path = pathOf(req.url ?? '/');
-    const target = path === '/ws' ? wss : path === '/demo/hello' ? hello : null;
+    const target = targetOf(req.url);
     if (target === null) { refuseUpgrade(socket, 404); return; }
-    if (!sameOrigin(req)) { refuseUpgrade(socket, 403); return; }
+    if (!sameOrigin(req.headers)) { refuseUpgrade(socket, 403); return; }
     target.handleUpgrade(req, socket, head, (ws) => target.emit('connection', ws, req));
   });
+  // HTTP/2: WebSocket CONNECT streams go to the same endpoints, taken before
+  // the request handler above would answer them.
+  if (tls) {
+    routeWebSocketStreams(server, (stream, headers) => {
+      const target = targetOf(headers[':path']);
+      const refused = target === null ? 404 : sameOrigin(headers) ? 0 : 403;
+      if (refused) { stream.respond({ ':status': refused }); stream.end(); return true; }
+      target.handleStream(stream, headers, (ws, req) => target.emit('connection', ws, req));
+      return true;
+    });
+  }
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -210,7 +234,7 @@ export async function createChatServer(options = {}) {
   });
   const addr = server.address();
   const shownHost = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-  const url = `http://${shownHost}:${addr.port}/`;
+  const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}/`;
 
   let closing = null;
   /**
@@ -228,10 +252,12 @@ export async function createChatServer(options = {}) {
       wss.close();
       hello.close();
       for (const ws of sockets) ws.close(1001, 'Server going away');
-      server.closeIdleConnections();
+      server.closeIdleConnections?.();
+      for (const s of sessions) s.close(); // GOAWAY: ends once its streams (the sockets above) have
       const cutOff = setTimeout(() => {
         for (const ws of sockets) ws.terminate();
-        server.closeAllConnections();
+        server.closeAllConnections?.();
+        for (const s of sessions) s.destroy();
       }, timeout);
       Promise.all([listenerClosed, ...pending]).then(() => {
         clearTimeout(cutOff);

@@ -1,10 +1,8 @@
-// A self-signed certificate for 127.0.0.1/localhost made with Debian's openssl,
-// once per test process, plus its SPKI hash for Chromium's pin flag.
-import { execFileSync } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// The test certificate: the chat's self-signed one (examples/chat/cert.mjs, made
+// with Debian's openssl), once per test process, with its SPKI hash for Chromium.
+import { existsSync } from 'node:fs';
+// @ts-expect-error: a plain .mjs module without type declarations
+import { selfSignedCert as make } from '../../examples/chat/cert.mjs';
 
 export interface TestCert { key: Buffer; cert: Buffer; spki: string }
 
@@ -20,17 +18,6 @@ export function selfSignedCert(): TestCert {
   if (made) return made;
   const openssl = opensslPath();
   if (!openssl) throw new Error('openssl is not installed');
-  const dir = mkdtempSync(join(tmpdir(), 'wasmsocket-cert-'));
-  try {
-    execFileSync(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-    const key = readFileSync(join(dir, 'key.pem'));
-    const cert = readFileSync(join(dir, 'cert.pem'));
-    const der = new X509Certificate(cert).publicKey.export({ type: 'spki', format: 'der' });
-    made = { key, cert, spki: createHash('sha256').update(der).digest('base64') };
-    return made;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  made = make(openssl) as TestCert;
+  return made;
 }
