@@ -47,6 +47,7 @@ describe('idle timeout', () => {
     const lastFrame = Date.now(); // the handshake is the last thing it sent
     const [code] = await withTimeout(once(c, 'close'), IDLE * 3, 'the server to drop the silent peer');
     const gone = Date.now() - lastFrame;
+    console.log(`[heartbeat] idleTimeout ${IDLE} ms: a ws client with autoPong: false pinged ${pings}x, terminated ${gone} ms after its last frame`);
     expect(code).toBe(1006); // terminated: no close handshake with a peer that does not answer
     expect(pings).toBeGreaterThanOrEqual(1);
     // 4/5 of idleTimeout at least; idleTimeout at most, plus timer slack on a shared machine.
@@ -159,6 +160,7 @@ describe('idle timeout', () => {
     expect(wss.stats.idleTimeouts).toBe(0);
     // Every client was pinged at least twice: silence was seen and answered.
     expect(last.pings).toBeGreaterThanOrEqual(2 * N);
+    console.log(`[heartbeat] ${N} idle ws clients, idleTimeout ${IDLE} ms: all ${wss.clients.size} still open after ${IDLE * 3} ms, ${last.pings} pings answered, 0 closes`);
   }, 180_000);
 });
 

@@ -162,7 +162,7 @@ export function referenceDecode(c: Case): RefResult {
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
+  if (parts.length === 1 && parts[0].length === total) return parts[0];
   const out = new Uint8Array(total);
   let o = 0;
   for (const p of parts) { out.set(p, o); o += p.length; }
@@ -251,7 +251,10 @@ function int(r: Rand, n: number): number { return Math.floor(r() * n); }
 
 function randomBytes(r: Rand, n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = int(r, 256);
+  for (let i = 0; i < n; i += 4) {
+    const v = (r() * 4294967296) >>> 0; // four bytes per draw
+    out[i] = v; if (i + 1 < n) out[i + 1] = v >>> 8; if (i + 2 < n) out[i + 2] = v >>> 16; if (i + 3 < n) out[i + 3] = v >>> 24;
+  }
   return out;
 }
 
@@ -349,26 +352,26 @@ export function generate(r: Rand): Case {
 
 /** Flips bits, overwrites, inserts, deletes or truncates a few bytes. */
 export function mutate(r: Rand, bytes: Uint8Array): Uint8Array {
-  const out = Array.from(bytes);
+  let out = bytes;
   const edits = 1 + int(r, 3);
   for (let e = 0; e < edits && out.length > 0; e++) {
     const at = int(r, out.length);
     switch (int(r, 5)) {
       case 0: out[at] ^= 1 << int(r, 8); break;
       case 1: out[at] = int(r, 256); break;
-      case 2: out.splice(at, 0, ...randomBytes(r, 1 + int(r, 8))); break;
-      case 3: out.splice(at, 1 + int(r, 4)); break;
-      case 4: out.length = at; break;
+      case 2: { const ins = randomBytes(r, 1 + int(r, 8)); out = concat([out.subarray(0, at), ins, out.subarray(at)], out.length + ins.length); break; }
+      case 3: { const end = Math.min(out.length, at + 1 + int(r, 4)); out = concat([out.subarray(0, at), out.subarray(end)], out.length - (end - at)); break; }
+      case 4: out = out.subarray(0, at); break;
     }
   }
-  return Uint8Array.from(out);
+  return out;
 }
 
 /** Cut points: none, a few random ones, or every byte (one byte at a time). */
 export function randomCuts(r: Rand, n: number): number[] {
   const x = r();
   if (n < 2 || x < 0.1) return [];
-  if (x < 0.25 && n <= 4096) return Array.from({ length: n - 1 }, (_, i) => i + 1);
+  if (x < 0.25 && n <= 2048) return Array.from({ length: n - 1 }, (_, i) => i + 1);
   const k = 1 + int(r, Math.min(16, n - 1));
   const cuts = new Set<number>();
   for (let i = 0; i < k; i++) cuts.add(1 + int(r, n - 1));
