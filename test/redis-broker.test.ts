@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { ensureDist } from './helpers/dist.ts';
 import { BrokerNode, Client } from './helpers/broker-nodes.ts';
-import { cli, HAS_REDIS, NO_REDIS_REASON, RedisServer } from './helpers/redis.ts';
+import { cli, HAS_REDIS, NO_REDIS_REASON, RedisServer, startCluster } from './helpers/redis.ts';
 import { cleanupList } from './helpers/servers.ts';
 import { sleep } from './helpers/wait.ts';
 import { prng } from './helpers/prng.ts';
@@ -183,4 +183,153 @@ describe.skipIf(!HAS_REDIS)('Redis broker (pub/sub on one Redis)', () => {
     expect(m.received).toBe(1);
     expect(b!.alive).toBe(true);
   }, 30_000);
+});
+
+describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
+  beforeAll(() => ensureDist(), 240_000);
+
+  it('redis-server killed mid-run: no crash, local delivery goes on, publishes meanwhile are dropped and counted, then reconnect with backoff and resubscribe', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const prefix = `o${process.pid}`;
+    const [a, b] = await Promise.all([0, 1].map(() => BrokerNode.start({ url: redis.url, prefix, maxReconnectDelay: 500 })));
+    cleanups.push(() => a!.stop(), () => b!.stop());
+    const ca = await Client.connect(a!.url), cb = await Client.connect(b!.url);
+    cleanups.push(() => ca.close(), () => cb.close());
+    await ca.subscribe('room');
+    await cb.subscribe('room');
+    await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both subscribed');
+    await a!.publish('room', 'before');
+    await eventually(() => cb.texts(), (t) => t.join() === 'before', 'before reaches b');
+
+    await redis.kill();
+    await eventually(() => a!.metrics(), (m) => !m.connected, 'a notices the outage');
+    // Local subscribers get everything published into the outage; Redis nothing.
+    const burst = await a!.call('burst', { topic: 'room', prefix: 'during-', count: 2000 });
+    expect(burst.local).toBe(2000);
+    await eventually(() => ca.messages.length, (n) => n === 1 + 2000, 'local delivery during the outage');
+    // 50,000 x 1 KiB (50 MB) published into the outage on a topic only other processes
+    // follow: nothing is held (at-most-once), so the process does not grow with it.
+    const rssBefore = (await a!.call('metrics')).rss;
+    const OUTAGE = 50_000;
+    await a!.call('burst', { topic: 'elsewhere', prefix: `${'x'.repeat(1024)}-`, count: OUTAGE });
+    const during = await a!.call('metrics');
+    expect(during.metrics.dropped).toBe(2000 + OUTAGE);
+    expect(during.metrics.pendingBytes).toBe(0);
+    expect(during.rss - rssBefore).toBeLessThan(32 * 1024 * 1024);
+    await sleep(1500); // an outage of a couple of seconds: reconnect attempts back off
+    expect(a!.alive && b!.alive).toBe(true);
+
+    await redis.restart();
+    await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both resubscribed after the restart');
+    await eventually(() => a!.metrics(), (m) => m.connected, 'a reconnected');
+    const m = await a!.metrics();
+    expect(m.reconnects).toBeGreaterThan(0);
+    // Backoff: from 50 ms doubling to 500 ms, two connections, ~2-3 s down: a handful of attempts each, not hundreds.
+    expect(m.reconnects).toBeLessThan(40);
+    await a!.publish('room', 'after');
+    await eventually(() => cb.texts(), (t) => t.length === 2, 'after reaches b');
+    expect(cb.texts()).toEqual(['before', 'after']); // the outage's messages never reached b: stated, counted at a
+  }, 90_000);
+
+  it('Streams mode: a process cut off from Redis delivers what it missed on reconnect, in order, exactly once; MAXLEN bounds the stream', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const { TcpProxy } = await import('./helpers/redis.ts');
+    const proxy = await new TcpProxy(redis.port).listen();
+    cleanups.push(() => proxy.close());
+    const prefix = `s${process.pid}`;
+    const options = { mode: 'streams', prefix, maxReconnectDelay: 300, streamMaxLen: 1000 };
+    const a = await BrokerNode.start({ ...options, url: redis.url });
+    const b = await BrokerNode.start({ ...options, url: proxy.url });
+    cleanups.push(() => a.stop(), () => b.stop());
+    const ca = await Client.connect(a.url), cb = await Client.connect(b.url);
+    cleanups.push(() => ca.close(), () => cb.close());
+    await ca.subscribe('room');
+    await cb.subscribe('room');
+    // Both readers know where the stream ends once a message crosses both ways.
+    await eventually(async () => { await a.publish('room', 'warm-a'); return cb.texts(); }, (t) => t.includes('warm-a'), 'a -> b', 10_000);
+    await eventually(async () => { await b.publish('room', 'warm-b'); return ca.texts(); }, (t) => t.includes('warm-b'), 'b -> a', 10_000);
+    await sleep(500); // stragglers of the warm-up retries
+    ca.messages.length = 0;
+    cb.messages.length = 0;
+    const receivedBefore = (await b.metrics()).received;
+
+    await a.call('burst', { topic: 'room', prefix: 'before-', count: 50 });
+    await eventually(() => cb.messages.length, (n) => n === 50, 'before');
+
+    proxy.cut();
+    await eventually(() => b.metrics(), (m) => !m.connected, 'b notices the cut');
+    const GAP = 300;
+    await a.call('burst', { topic: 'room', prefix: 'gap-', count: GAP });
+    // b publishes into its own outage: its clients get it, Redis does not (dropped, counted).
+    const offline = await b.call('burst', { topic: 'room', prefix: 'b-offline-', count: 5 });
+    expect(offline.local).toBe(5); // one local subscriber, five messages
+    await sleep(500);
+    expect(cb.texts().filter((t) => t.startsWith('gap-'))).toEqual([]);
+
+    proxy.restore();
+    await eventually(() => cb.texts().filter((t) => t.startsWith('gap-')).length, (n) => n === GAP, 'the missed messages after reconnect', 20_000);
+    await a.call('burst', { topic: 'room', prefix: 'after-', count: 20 });
+    await eventually(() => cb.messages.length, (n) => n === 50 + 5 + GAP + 20, 'after');
+    await sleep(300); // a duplicate would arrive now
+    const range = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i}`);
+    expect(cb.texts()).toEqual([...range('before-', 50), ...range('b-offline-', 5), ...range('gap-', GAP), ...range('after-', 20)]);
+    expect(ca.texts()).toEqual([...range('before-', 50), ...range('gap-', GAP), ...range('after-', 20)]);
+    const mb = await b.metrics();
+    expect(mb.dropped).toBe(5);
+    expect(mb.received - receivedBefore).toBe(50 + GAP + 20);
+    expect(mb.reconnects).toBeGreaterThan(0);
+
+    // MAXLEN ~ 1000: Redis trims whole nodes (stream-node-max-entries, 100), so between 1000 and 1100 stay.
+    await a.call('burst', { topic: 'room', prefix: 'fill-', count: 3000 });
+    await eventually(() => cb.messages.length, (n) => n >= 50 + 5 + GAP + 20 + 3000, 'fill');
+    const xlen = Number((await cli(redis.port, 'XLEN', `${prefix}:s:t:room`))[0]);
+    expect(xlen).toBeGreaterThanOrEqual(1000);
+    expect(xlen).toBeLessThan(1200);
+    expect(Number((await cli(redis.port, 'PTTL', `${prefix}:s:t:room`))[0])).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe.skipIf(!HAS_REDIS)('Redis broker on a Redis Cluster (sharded pub/sub)', () => {
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  beforeAll(async () => {
+    ensureDist();
+    cluster = await startCluster();
+  }, 120_000);
+  afterAll(async () => { await cluster?.stop(); });
+
+  it('topics live on the shard owning their slot (SSUBSCRIBE), publishes (SPUBLISH) cross processes in order', async () => {
+    const prefix = `c${process.pid}`;
+    const [a, b] = await Promise.all([0, 1].map(() => BrokerNode.start({ cluster: cluster.urls, prefix })));
+    cleanups.push(() => a!.stop(), () => b!.stop());
+    const ca = await Client.connect(a!.url), cb = await Client.connect(b!.url);
+    cleanups.push(() => ca.close(), () => cb.close());
+    const topics = Array.from({ length: 12 }, (_, i) => `topic-${i}`);
+    for (const t of topics) { await ca.subscribe(t); await cb.subscribe(t); }
+    const shardChannels = async () => Promise.all(cluster.nodes.map(async (n) => (await cli(n.port, 'PUBSUB', 'SHARDCHANNELS', `${prefix}:*`)).sort()));
+    const perNode = await eventually(shardChannels, (l) => l.flat().length === topics.length + 1, 'every topic (and broadcast) sharded-subscribed', 20_000);
+    // Each channel is on exactly one shard, and the 13 channels spread over more than one shard.
+    expect(new Set(perNode.flat()).size).toBe(topics.length + 1);
+    expect(perNode.filter((l) => l.length > 0).length).toBeGreaterThan(1);
+    for (const n of cluster.nodes) {
+      for (const ch of (await cli(n.port, 'PUBSUB', 'SHARDCHANNELS', `${prefix}:t:*`))) {
+        expect(Number((await cli(n.port, 'PUBSUB', 'SHARDNUMSUB', ch))[1])).toBe(2); // one per process
+      }
+    }
+    for (const t of topics) await a!.call('burst', { topic: t, prefix: `${t}/a`, count: 20 });
+    for (const t of topics) await b!.call('burst', { topic: t, prefix: `${t}/b`, count: 20 });
+    for (const c of [ca, cb]) await eventually(() => c.messages.length, (n) => n === topics.length * 40, 'all sharded messages');
+    for (const c of [ca, cb]) {
+      for (const t of topics) {
+        for (const p of ['a', 'b']) {
+          expect(c.texts().filter((x) => x.startsWith(`${t}/${p}`))).toEqual(Array.from({ length: 20 }, (_, i) => `${t}/${p}${i}`));
+        }
+      }
+    }
+    // The last local subscriber leaves: the shard drops the channel.
+    await ca.unsubscribe('topic-3');
+    await cb.unsubscribe('topic-3');
+    await eventually(shardChannels, (l) => !l.flat().includes(`${prefix}:t:topic-3`), 'topic-3 unsubscribed on its shard', 10_000);
+  }, 120_000);
 });
