@@ -160,12 +160,16 @@ function refuseUpgrade(socket, status) {
  * @param {number} [options.maxPayload=65536]  largest message accepted (bytes); larger closes with 1009
  * @param {number} [options.helloCloseDelay=5000]  ms from connect to the hello demo's close(1000)
  * @param {{ key: Buffer, cert: Buffer }} [options.tls]  serve HTTPS: HTTP/2 (pages and sockets) and HTTP/1.1 on one port
+ * @param {string} [options.redisUrl]  share the chat with every process on this Redis
+ *   (wasmsocket/redis): a message typed on one process reaches the clients of all
+ * @param {string|number} [options.worker]  this process's name, sent as X-Chat-Worker
+ *   in the 101 response (tells which worker a tab landed on)
  * @returns {Promise<{ server: http.Server | http2.Http2SecureServer, wss: WebSocketServer, hello: WebSocketServer, url: string, close(): Promise<void> }>}
  */
 export async function createChatServer(options = {}) {
   const {
     port = 8080, host = '127.0.0.1', maxBackpressure, backpressurePolicy = 'close',
-    maxPayload = 64 * 1024, helloCloseDelay = 5000, tls,
+    maxPayload = 64 * 1024, helloCloseDelay = 5000, tls, redisUrl, worker,
   } = options;
 
   const onRequest = (req, res) => { void serveFile(req, res); };
@@ -176,6 +180,13 @@ export async function createChatServer(options = {}) {
   // The chat. noServer + handleUpgrade, as in the chapter: one http server
   // carries the pages and both WebSocket endpoints.
   const wss = new WebSocketServer({ noServer: true, maxPayload, maxBackpressure, backpressurePolicy });
+  if (redisUrl) {
+    // Several processes (npm start with WORKERS and REDIS_URL): wss.broadcast()
+    // goes to this process's clients at once and through Redis to the others'.
+    const { redisBroker } = await import('../../dist/redis.js');
+    wss.useBroker(redisBroker({ url: redisUrl, prefix: 'wasmsocket-chat', onError: () => {} }));
+  }
+  if (worker !== undefined) wss.on('headers', (headers) => { headers.push(`X-Chat-Worker: ${worker}`); });
   wss.on('connection', (ws) => {
     ws.on('error', () => {}); // a protocol error closes the connection; the process goes on
     ws.on('message', (data, isBinary) => {

@@ -6,7 +6,7 @@
 // back once done. The parent sends {id, op, ...} and gets {id, ...} back:
 //   publish   {topic, text} or {topic, base64}: wss.publish (a topic of null: wss.broadcast)
 //   burst     {topic, prefix, count}: `count` publishes of `${prefix}${i}` in one tick
-//   metrics   the broker's metrics and this process's RSS
+//   metrics   the broker's metrics and this process's heap in use after a full GC
 import { WebSocketServer } from '../../dist/index.js';
 import { redisBroker } from '../../dist/redis.js';
 
@@ -44,7 +44,8 @@ process.on('message', (msg) => {
       return reply({ local });
     }
     case 'metrics':
-      return reply({ metrics: broker.metrics(), rss: process.memoryUsage().rss, errors });
+      globalThis.gc?.(); // started with --expose-gc: heapUsed is what is still referenced
+      return reply({ metrics: broker.metrics(), heapUsed: process.memoryUsage().heapUsed, errors });
     case 'exit':
       wss.close(() => process.exit(0));
       setTimeout(() => process.exit(0), 2000).unref();

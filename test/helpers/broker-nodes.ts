@@ -20,7 +20,7 @@ export class BrokerNode {
   }
 
   static async start(options: Record<string, unknown>): Promise<BrokerNode> {
-    const proc = fork(SCRIPT, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(SCRIPT, [JSON.stringify(options)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const port = await withTimeout(new Promise<number>((resolve, reject) => {
       proc.once('error', reject);
       proc.once('exit', (code) => reject(new Error(`broker node exited with ${code}`)));
