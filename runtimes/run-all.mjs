@@ -4,11 +4,13 @@
 //   node    vectors (build by feature detection; scalar forced by env and by API)
 //           + the server-side conformance cases against our Node server
 //   deno    vectors (detected; scalar by env and API) + the echo server of
-//           runtimes/deno/ on Deno.listen: the same conformance cases, and our
-//           Node client and `ws` against it
+//           runtimes/deno/ on Deno.listen, importing wasmsocket/web from the
+//           packed package (npm pack, installed into a fresh project): the
+//           same conformance cases, and our Node client and `ws` against it
 //   bun     the same with runtimes/bun/ on Bun.listen
 //   workerd vectors (detected; scalar) in a Worker under `workerd serve`, and
-//           the Worker's client on connect() against our Node server
+//           the Worker's WebSocketStream (wasmsocket/web from the packed
+//           package, over connect()) against our Node server
 //   chromium vectors (detected; scalar) in a page
 //
 // Prints one line per runtime, `runtime <name>: N passed, N failed`, then
@@ -16,7 +18,8 @@
 // nothing. Options: --only=deno,bun (a subset), --verbose (every check).
 // Every process it starts is bounded in time and ended before it exits.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -60,9 +63,9 @@ function killTree(child) {
 }
 
 /** Runs a command to completion (killed after timeoutMs); resolves { code, stdout, stderr }. */
-function run(cmd, args, { env = childEnv(), timeoutMs = 60_000 } = {}) {
+function run(cmd, args, { env = childEnv(), timeoutMs = 60_000, cwd = ROOT } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -82,10 +85,10 @@ function run(cmd, args, { env = childEnv(), timeoutMs = 60_000 } = {}) {
  * Starts a server that prints `LISTENING {...}` lines and exits when its stdin
  * closes; resolves once `count` listeners are reported.
  */
-function startServer(cmd, args, count, { timeoutMs = 20_000, extraFds = 0 } = {}) {
+function startServer(cmd, args, count, { timeoutMs = 20_000, extraFds = 0, cwd = ROOT } = {}) {
   return new Promise((resolve, reject) => {
     const stdio = ['pipe', 'pipe', 'pipe', ...Array(extraFds).fill('pipe')];
-    const child = spawn(cmd, args, { cwd: ROOT, env: childEnv(), stdio });
+    const child = spawn(cmd, args, { cwd, env: childEnv(), stdio });
     children.add(child);
     const listeners = [];
     let out = '';
@@ -155,12 +158,6 @@ function parseVectors(out) {
 // ---------------------------------------------------------------------------
 // builds: the entries as tsup builds them (esbuild), fresh from src/, into tmp
 
-/** Resolves the package's codec specifier to one of its source entries. */
-const codecAs = (file) => ({
-  name: 'wasmsocket-codec',
-  setup(b) { b.onResolve({ filter: /^wasmsocket\/codec$/ }, () => ({ path: join(ROOT, file) })); },
-});
-
 async function bundles() {
   mkdirSync(join(tmp, 'bundle'));
   mkdirSync(join(tmp, 'workerd'));
@@ -172,15 +169,73 @@ async function bundles() {
     build({ ...common, entryPoints: ['src/entries/browser.ts'], outfile: join(tmp, 'bundle', 'browser.js'), platform: 'neutral', target: 'es2022' }),
     // our Node WebSocket / WebSocketServer (dist/index.js)
     build({ ...common, entryPoints: ['src/index.ts'], outfile: join(tmp, 'bundle', 'node.js'), platform: 'node', target: 'node20', packages: 'external' }),
-    // the Worker, with dist/workerd.js's source as its codec and the vector data inlined
-    build({
-      ...common, entryPoints: ['runtimes/workerd/worker.ts'], outfile: join(tmp, 'workerd', 'worker.js'), platform: 'neutral', target: 'es2022',
-      external: ['wasmsocket/wasm', 'wasmsocket/wasm/scalar', 'cloudflare:sockets'], plugins: [codecAs('src/entries/workerd.ts')],
-    }),
   ]);
-  copyFileSync(join(ROOT, 'build', 'wasmsocket.wasm'), join(tmp, 'workerd', 'wasmsocket.wasm'));
-  copyFileSync(join(ROOT, 'build', 'wasmsocket.scalar.wasm'), join(tmp, 'workerd', 'wasmsocket.scalar.wasm'));
+}
+
+/**
+ * The Worker, bundled as a user's would be: wasmsocket/codec and wasmsocket/web
+ * resolved (condition "workerd") in the project where the packed package is
+ * installed, the vector data inlined; the package's own wasm files as modules.
+ */
+async function bundleWorker(project) {
+  const pkg = join(project, 'node_modules', 'wasmsocket');
+  const fromProject = {
+    name: 'wasmsocket-from-project',
+    setup(b) {
+      // (pluginData marks the inner lookup, which this hook must not answer again)
+      b.onResolve({ filter: /^wasmsocket\/(codec|web)$/ }, (args) => (args.pluginData === 'inner' ? undefined
+        : b.resolve(args.path, { resolveDir: project, kind: args.kind, pluginData: 'inner' })));
+    },
+  };
+  await build({
+    bundle: true, format: 'esm', logLevel: 'error', absWorkingDir: ROOT, entryPoints: ['runtimes/workerd/worker.ts'],
+    outfile: join(tmp, 'workerd', 'worker.js'), platform: 'neutral', target: 'es2022', conditions: ['workerd', 'worker'],
+    external: ['wasmsocket/wasm', 'wasmsocket/wasm/scalar', 'cloudflare:sockets'], plugins: [fromProject],
+  });
+  copyFileSync(join(pkg, 'build', 'wasmsocket.wasm'), join(tmp, 'workerd', 'wasmsocket.wasm'));
+  copyFileSync(join(pkg, 'build', 'wasmsocket.scalar.wasm'), join(tmp, 'workerd', 'wasmsocket.scalar.wasm'));
   writeFileSync(join(tmp, 'workerd', 'config.capnp'), workerdConfig());
+}
+
+// ---------------------------------------------------------------------------
+// the package as users get it: `npm pack` of this checkout, installed into a
+// fresh project per runtime (the Deno and Bun echo servers and the Worker
+// import wasmsocket/web from there)
+
+/** Newest modification time under a folder (ms). */
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+let tarball;
+const projects = [];
+async function packedProject(runtime) {
+  if (!tarball) {
+    // npm pack ships dist/ as it is: it must be built from the current src/.
+    if (!existsSync(join(ROOT, 'dist', 'web.js')) || statSync(join(ROOT, 'dist', 'web.js')).mtimeMs < newest(join(ROOT, 'src'))) {
+      throw new Error('dist/ is older than src/ (or missing): run `npm run build` first');
+    }
+    const packDir = join(tmp, 'pack');
+    mkdirSync(packDir);
+    const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], { timeoutMs: 120_000 });
+    if (packed.code !== 0) throw new Error(`npm pack failed: ${packed.stderr.slice(-800)}`);
+    tarball = join(packDir, JSON.parse(packed.stdout)[0].filename);
+  }
+  // Outside node_modules (Deno strips no types there), removed at the end.
+  const project = mkdtempSync(join(tmpdir(), `wasmsocket-${runtime}-project-`));
+  projects.push(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({
+    name: `wasmsocket-${runtime}-check`, private: true, type: 'module', dependencies: { wasmsocket: `file:${tarball}` },
+  }, null, 2));
+  const installed = await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: project, timeoutMs: 120_000 });
+  if (installed.code !== 0) throw new Error(`npm install of the packed package failed: ${installed.stderr.slice(-800)}`);
+  note(runtime, `the package: ${tarball.slice(tarball.lastIndexOf('/') + 1)} (npm pack) installed into a fresh project`);
+  return project;
 }
 
 // ---------------------------------------------------------------------------
@@ -249,16 +304,19 @@ async function clientsAgainst(runtime, label, server) {
   }
 }
 
+/** The vectors, then the runtime's echo server (runtimes/<runtime>/echo-server.ts) run in a project with the packed package. */
 async function echoServerRuntime(runtime, cmd, serverArgs, vectorArgs, nodeRef) {
   await vectorsIn(runtime, cmd, vectorArgs);
   let server;
   try {
-    server = await startServer(cmd, [...serverArgs, String(DEFAULT_MAX), String(LIMITED_MAX), '--ttl=600'], 2);
+    const project = await packedProject(runtime);
+    copyFileSync(join(ROOT, 'runtimes', runtime, 'echo-server.ts'), join(project, 'echo-server.ts'));
+    server = await startServer(cmd, [...serverArgs, 'echo-server.ts', String(DEFAULT_MAX), String(LIMITED_MAX), '--ttl=600'], 2, { cwd: project });
   } catch (e) {
     record(runtime, `${runtime} echo server starts`, false, e.message);
     return;
   }
-  const label = `${runtime[0].toUpperCase()}${runtime.slice(1)} echo server`;
+  const label = `${runtime[0].toUpperCase()}${runtime.slice(1)} echo server (wasmsocket/web from the packed package)`;
   try {
     const [def, lim] = server.listeners;
     recordConformance(runtime, label, await conformance(runtime, `127.0.0.1:${def.port},maxPayload=${lim.maxPayload}@127.0.0.1:${lim.port}`), nodeRef);
@@ -289,6 +347,7 @@ async function workerdRuntime() {
   const nodePort = wss.address().port;
   let w;
   try {
+    await bundleWorker(await packedProject('workerd'));
     w = await startWorkerd();
     const base = `http://127.0.0.1:${w.port}`;
     const get = async (path) => {
@@ -303,14 +362,14 @@ async function workerdRuntime() {
     try {
       const { checks } = await get(`/client?port=${nodePort}`);
       for (const c of checks) record('workerd', `workerd client -> Node server: ${c.name}`, c.ok, c.error);
-      note('workerd', `workerd client (connect() from cloudflare:sockets) against our Node server: ${checks.filter((c) => c.ok).length} of ${checks.length} scenarios passed`);
+      note('workerd', `workerd client (WebSocketStream from wasmsocket/web of the packed package, over connect() from cloudflare:sockets) against our Node server: ${checks.filter((c) => c.ok).length} of ${checks.length} scenarios passed`);
     } catch (e) {
       record('workerd', 'workerd client scenarios', false, e.message);
     }
     // What our Node server saw of those connections.
     await new Promise((r) => setTimeout(r, 200));
     const codes = new Set(serverCloses.map((c) => c.code));
-    for (const code of [1000, 1001, 3000, 4000, 4999, 4002]) {
+    for (const code of [1000, 3000, 3001, 4000, 4999, 4002]) {
       record('workerd', `Node server received close ${code} from the workerd client`, codes.has(code), `saw ${[...codes].join(',')}`);
     }
     record('workerd', 'Node server reported no errors from the workerd client', serverErrors.length === 0, serverErrors.join('; '));
@@ -379,13 +438,13 @@ async function main() {
     record('deno', 'the codec loads and passes the vectors without --allow-env', bare.failed === 0 && bare.passed > 0,
       bare.failures[0] ? String(bare.failures[0]).slice(0, 300) : 'no vectors ran');
     const checked = await run(BIN('deno'), ['check', '--config', 'runtimes/deno/deno.json', 'runtimes/deno/echo-server.ts']);
-    record('deno', 'deno check: the Deno echo server and the codec type-check with Deno\'s own types', checked.code === 0,
+    record('deno', 'deno check: the Deno echo server, wasmsocket/web and the codec type-check with Deno\'s own types', checked.code === 0,
       (checked.stderr + checked.stdout).slice(-800));
     await echoServerRuntime('deno', BIN('deno'),
-      ['run', '--config', 'runtimes/deno/deno.json', '--allow-net=127.0.0.1', '--allow-env=WASMSOCKET_FORCE_SCALAR', 'runtimes/deno/echo-server.ts'],
+      ['run', '--allow-net=127.0.0.1', '--allow-env=WASMSOCKET_FORCE_SCALAR'],
       ['run', '--allow-read', '--allow-env=WASMSOCKET_FORCE_SCALAR'], nodeRef);
   });
-  await step('bun', () => echoServerRuntime('bun', BIN('bun'), ['runtimes/bun/echo-server.ts'], [], nodeRef));
+  await step('bun', () => echoServerRuntime('bun', BIN('bun'), [], [], nodeRef));
   await step('workerd', workerdRuntime);
   await step('chromium', chromiumRuntime);
 
@@ -411,7 +470,9 @@ async function main() {
 function cleanupAll() {
   for (const c of children) killTree(c);
   children.clear();
-  try { rmSync(tmp, { recursive: true, force: true }); } catch { /* best effort */ }
+  for (const dir of [tmp, ...projects]) {
+    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
 }
 
 process.on('SIGINT', () => { cleanupAll(); process.exit(130); });

@@ -53,9 +53,16 @@ describe('runtimes (npm run test:runtimes)', () => {
     }
   });
 
+  it('Deno, Bun and workerd ran wasmsocket/web from the packed package (npm pack, installed into a fresh project)', () => {
+    for (const name of ['deno', 'bun', 'workerd']) {
+      expect(result.out).toMatch(new RegExp(`\\[${name}\\] the package: wasmsocket-[\\d.]+\\.tgz \\(npm pack\\) installed into a fresh project`));
+    }
+    expect(result.out).toMatch(/\[workerd\] workerd client \(WebSocketStream from wasmsocket\/web of the packed package.*\) against our Node server: ([1-9]\d*) of \1 scenarios passed/);
+  });
+
   it('the Deno and Bun servers pass the server-side conformance cases the Node server passes', () => {
     for (const name of ['deno', 'bun']) {
-      expect(result.out).toMatch(new RegExp(`\\[${name}\\] conformance \\(server-side cases[^)]*\\): [1-9]\\d* passed, 0 failed`));
+      expect(result.out).toMatch(new RegExp(`\\[${name}\\] conformance \\(server-side cases[^:]*\\(wasmsocket/web from the packed package\\)\\): [1-9]\\d* passed, 0 failed`));
     }
   });
 });
@@ -91,6 +98,25 @@ describe('package entries', () => {
       "console.log(import.meta.resolve('wasmsocket/codec'))"];
     const r = await run(process.execPath, args, 20_000);
     expect(r.out.trim()).toBe(new URL(file, new URL('../', import.meta.url)).href);
+  });
+
+  it.each([
+    ['workerd', 'dist/web-workerd.js'],
+    ['deno', 'dist/web.js'],
+    ['bun', 'dist/web.js'],
+    ['', 'dist/web.js'],
+  ])('condition "%s" resolves wasmsocket/web to %s', async (condition, file) => {
+    const args = [...(condition ? [`--conditions=${condition}`] : []), '--input-type=module', '-e',
+      "console.log(import.meta.resolve('wasmsocket/web'))"];
+    const r = await run(process.execPath, args, 20_000);
+    expect(r.out.trim()).toBe(new URL(file, new URL('../', import.meta.url)).href);
+  });
+
+  it.skipIf(!existsSync(new URL('../dist/web.js', import.meta.url)))('wasmsocket/web (dist/web.js, its .d.ts) has no Node imports or types', () => {
+    const js = readFileSync(new URL('../dist/web.js', import.meta.url), 'utf8');
+    expect(js).not.toMatch(/from ['"](node:|fs|net|http|stream|crypto)['"]|require\(/);
+    const dts = readFileSync(new URL('../dist/web.d.ts', import.meta.url), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    expect(dts).not.toMatch(/\bBuffer\b|\bNodeJS\b|['"]node:|reference types=/);
   });
 
   it('the runtime-agnostic API type-checks with no Node types (tsc -p runtimes/tsconfig.json)', async () => {

@@ -1,7 +1,7 @@
 // The Worker that runs-all.mjs serves with `workerd serve` (config from config.mjs):
 //   GET /vectors            the codec vectors (runtimes/vectors-runner.mjs), build by feature detection
 //   GET /vectors?scalar=1   the same with the scalar build forced
-//   GET /client?port=N      WorkerWebSocket (ws-client.ts) against a WebSocket echo server on 127.0.0.1:N
+//   GET /client?port=N      WebSocketStream from wasmsocket/web against a WebSocket echo server on 127.0.0.1:N
 // Each answers JSON. The vector data is bundled into the Worker at build time.
 import * as codec from 'wasmsocket/codec';
 import simdModule from 'wasmsocket/wasm';
@@ -11,11 +11,11 @@ import rfc6455 from '../vectors/rfc6455.json';
 import utf8 from '../../test/vectors/utf8.json';
 import roundtrip from '../vectors/roundtrip.json';
 import deflate from '../vectors/deflate.json';
-import { WorkerWebSocket, type ClientEvent } from './ws-client.ts';
+import { connect } from 'cloudflare:sockets';
+import { Connection, StreamTransport, WebSocketError, WebSocketStream, clientHandshake } from 'wasmsocket/web';
 
 const DATA: Record<string, unknown> = { rfc6455, utf8, roundtrip, deflate };
 const te = new TextEncoder();
-const td = new TextDecoder();
 
 interface Check { name: string; ok: boolean; error?: string }
 
@@ -31,10 +31,21 @@ function same(a: Uint8Array, b: Uint8Array, what: string): void {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) throw new Error(`${what}: byte ${i} differs`);
 }
 
-async function expectEvent<T extends ClientEvent['type']>(ws: WorkerWebSocket, type: T): Promise<Extract<ClientEvent, { type: T }>> {
-  const e = await ws.next();
-  if (e.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify({ ...e, data: undefined })}`);
-  return e as Extract<ClientEvent, { type: T }>;
+type Chunk = string | Uint8Array;
+
+/** Reads the next message, bounded. */
+async function next(reader: ReadableStreamDefaultReader<Chunk>, ms = 5000): Promise<Chunk> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const r = await Promise.race([reader.read(), new Promise<never>((_, j) => { timer = setTimeout(() => j(new Error(`no message within ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
+  if (r.done) throw new Error('the readable ended');
+  return r.value;
+}
+
+function bounded<R>(p: Promise<R>, what: string, ms = 5000): Promise<R> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([p, new Promise<never>((_, j) => { timer = setTimeout(() => j(new Error(`timed out waiting for ${what}`)), ms); })])
+    .finally(() => clearTimeout(timer));
 }
 
 async function clientScenarios(port: number): Promise<Check[]> {
@@ -42,52 +53,79 @@ async function clientScenarios(port: number): Promise<Check[]> {
   const check = async (name: string, fn: () => Promise<void>) => {
     try { await fn(); checks.push({ name, ok: true }); } catch (e) { checks.push({ name, ok: false, error: String((e as Error)?.message ?? e) }); }
   };
-  const open = () => WorkerWebSocket.connect('127.0.0.1', port, '/workerd');
+  // WebSocketStream from wasmsocket/web: over connect() from cloudflare:sockets (what its workerd entry registers).
+  const open = async () => {
+    const ws = new WebSocketStream(`ws://127.0.0.1:${port}/workerd`);
+    const { readable, writable } = await bounded(ws.opened, 'opened');
+    return { ws, reader: readable.getReader(), writer: writable.getWriter() };
+  };
   const echo = (name: string, payload: string | Uint8Array) => check(name, async () => {
-    const ws = await open();
-    ws.send(payload);
-    const m = await expectEvent(ws, 'message');
-    if (m.isBinary !== (typeof payload !== 'string')) throw new Error(`isBinary ${m.isBinary}`);
-    same(m.data, typeof payload === 'string' ? te.encode(payload) : payload, 'echo');
-    ws.close(1000);
-    await expectEvent(ws, 'close');
+    const { ws, reader, writer } = await open();
+    await writer.write(payload);
+    const m = await next(reader);
+    if (typeof m !== typeof payload) throw new Error(`a ${typeof m} came back for a ${typeof payload}`);
+    if (typeof payload === 'string') { if (m !== payload) throw new Error('text differs'); }
+    else same(m as Uint8Array, payload, 'echo');
+    ws.close({ closeCode: 1000 });
+    await bounded(ws.closed, 'closed');
   });
 
   await echo('text echo', 'hello from workerd ✓');
   await echo('binary echo (1 KiB)', seeded(1024, 1));
   await echo('binary echo (64 KiB)', seeded(64 * 1024, 2));
   await echo('text echo (64 KiB, multi-byte)', 'ü✓😀 '.repeat(6554));
-  await check('ping -> pong with the same payload', async () => {
-    const ws = await open();
-    ws.ping(te.encode('ping from workerd'));
-    const p = await expectEvent(ws, 'pong');
-    same(p.data, te.encode('ping from workerd'), 'pong payload');
-    ws.close(1000);
-    await expectEvent(ws, 'close');
+  await check('ping -> pong with the same payload (Connection from wasmsocket/web on a connect() socket)', async () => {
+    // WebSocketStream has no ping; the package's lower layer does.
+    const socket = connect({ hostname: '127.0.0.1', port });
+    const transport = new StreamTransport(socket);
+    const hs = await bounded(clientHandshake(transport, new URL(`ws://127.0.0.1:${port}/workerd`), []), 'handshake');
+    let pong: Uint8Array | undefined;
+    let closed: { code: number; reason: string } | undefined;
+    const conn = new Connection(transport, {
+      onMessage() {},
+      onPong: (d) => { pong = d; },
+      onClose: (code, reason) => { closed = { code, reason }; },
+    }, { isServer: false });
+    const running = transport.run(conn, hs.rest);
+    conn.ping(te.encode('ping from workerd'));
+    for (let i = 0; i < 500 && !pong; i++) await new Promise((r) => setTimeout(r, 10));
+    if (!pong) throw new Error('no pong');
+    same(pong, te.encode('ping from workerd'), 'pong payload');
+    conn.close(1000);
+    await bounded(running, 'the connection to end');
+    if (closed?.code !== 1000) throw new Error(`closed ${JSON.stringify(closed)}`);
   });
-  for (const code of [1000, 1001, 3000, 4000, 4999]) {
+  for (const code of [1000, 3000, 4000, 4999]) {
     await check(`close ${code}: the server echoes code and reason`, async () => {
-      const ws = await open();
-      ws.close(code, `workerd ${code}`);
-      const c = await expectEvent(ws, 'close');
-      if (c.code !== code || c.reason !== `workerd ${code}`) throw new Error(`close ${c.code} '${c.reason}'${c.error ? ` (${c.error})` : ''}`);
+      const { ws } = await open();
+      ws.close({ closeCode: code, reason: `workerd ${code}` });
+      const c = await bounded(ws.closed, 'closed');
+      if (c.closeCode !== code || c.reason !== `workerd ${code}`) throw new Error(`close ${c.closeCode} '${c.reason}'`);
     });
   }
+  await check('writable.abort(WebSocketError 3001) closes with its code and reason', async () => {
+    const { ws, writer } = await open();
+    await writer.abort(new WebSocketError('', { closeCode: 3001, reason: 'aborted' })).catch(() => {});
+    const c = await bounded(ws.closed, 'closed');
+    if (c.closeCode !== 3001 || c.reason !== 'aborted') throw new Error(`close ${c.closeCode} '${c.reason}'`);
+  });
   await check('server-initiated close 4002: reported, and answered', async () => {
-    const ws = await open();
-    ws.send('close-me 4002');
-    const c = await expectEvent(ws, 'close');
-    if (c.code !== 4002 || c.reason !== 'server bye') throw new Error(`close ${c.code} '${c.reason}'`);
+    const { ws, reader, writer } = await open();
+    await writer.write('close-me 4002');
+    const end = await bounded(reader.read(), 'end of the readable');
+    if (!end.done) throw new Error('a message instead of the end');
+    const c = await bounded(ws.closed, 'closed');
+    if (c.closeCode !== 4002 || c.reason !== 'server bye') throw new Error(`close ${c.closeCode} '${c.reason}'`);
   });
   await check('100 messages echoed in order', async () => {
-    const ws = await open();
-    for (let i = 0; i < 100; i++) ws.send(`#${i}`);
+    const { ws, reader, writer } = await open();
+    for (let i = 0; i < 100; i++) void writer.write(`#${i}`);
     for (let i = 0; i < 100; i++) {
-      const m = await expectEvent(ws, 'message');
-      if (td.decode(m.data) !== `#${i}`) throw new Error(`message ${i} is ${td.decode(m.data)}`);
+      const m = await next(reader);
+      if (m !== `#${i}`) throw new Error(`message ${i} is ${String(m)}`);
     }
-    ws.close(1000);
-    await expectEvent(ws, 'close');
+    ws.close();
+    await bounded(ws.closed, 'closed');
   });
   return checks;
 }
