@@ -65,21 +65,30 @@ function leasePooled(origin: string, opts: Opts): Lease {
   };
 }
 
+/** Sockets waiting for a session's settings, per session (one set of session listeners however many wait). */
+const waiting = new WeakMap<ClientHttp2Session, Array<(ok: boolean) => void>>();
+
 /**
  * Calls back with whether the session's peer allows extended CONNECT. The
  * server's SETTINGS is its first frame (RFC 9113 §3.4), so once it has
  * acknowledged ours ('localSettings'), its own are known.
  */
 function whenSettled(session: ClientHttp2Session, cb: (ok: boolean) => void): void {
-  const decide = (): void => { cleanup(); cb(!session.destroyed && session.remoteSettings.enableConnectProtocol === true); };
-  const fail = (): void => { cleanup(); cb(false); };
-  const cleanup = (): void => {
+  if (session.destroyed || session.closed) { cb(false); return; }
+  if (!session.connecting && !session.pendingSettingsAck) { cb(session.remoteSettings.enableConnectProtocol === true); return; }
+  let list = waiting.get(session);
+  if (list !== undefined) { list.push(cb); return; }
+  const cbs = list = [cb];
+  waiting.set(session, list);
+  const settle = (ok: boolean): void => {
     session.removeListener('localSettings', decide);
     session.removeListener('error', fail);
     session.removeListener('close', fail);
+    waiting.delete(session);
+    for (const f of cbs) f(ok);
   };
-  if (session.destroyed || session.closed) { cb(false); return; }
-  if (!session.connecting && !session.pendingSettingsAck) { cb(session.remoteSettings.enableConnectProtocol === true); return; }
+  const decide = (): void => settle(!session.destroyed && session.remoteSettings.enableConnectProtocol === true);
+  const fail = (): void => settle(false);
   session.once('localSettings', decide);
   session.once('error', fail);
   session.once('close', fail);
