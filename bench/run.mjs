@@ -28,6 +28,8 @@
 //   --nice N           run server and load generator under `nice -n N` (e.g. -5 as root, to get
 //                      ahead of other work on a shared machine; off by default)
 //   --list             list the scenarios and exit
+//   --no-redis         skip the multi-process Redis scenario (bench/redis-fanout.mjs: wasmsocket/redis
+//                      against socket.io + @socket.io/redis-adapter; runs last; --only redis runs it alone)
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -73,6 +75,7 @@ function parseOptions(argv) {
     list: false,
     ceiling: true,
     chart: null,
+    redis: true,
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -101,6 +104,7 @@ function parseOptions(argv) {
       case '--no-pin': o.pin = false; break;
       case '--nice': o.nice = Math.round(Number(value())); if (!Number.isFinite(o.nice)) die('--nice takes a number'); break;
       case '--list': o.list = true; break;
+      case '--no-redis': o.redis = false; break;
       case '-h': case '--help':
         console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1).join('\n').split('\n\n')[0].replace(/^\/\/ ?/gm, ''));
         process.exit(0);
@@ -117,6 +121,10 @@ function die(msg) {
 }
 
 const opts = parseOptions(process.argv.slice(2));
+// The multi-process Redis scenario is its own script, run after the others ("redis" in --only).
+const REDIS_ONLY = opts.only?.length === 1 && opts.only[0] === 'redis';
+const RUN_REDIS = opts.redis && !opts.impl && !opts.list && (!opts.only || opts.only.includes('redis'));
+if (opts.only) opts.only = opts.only.filter((s) => s !== 'redis');
 const WARMUP_S = opts.warmup ?? (opts.quick ? 0.3 : 1);
 const DURATION_S = opts.duration ?? (opts.quick ? 1 : 3);
 const ROUNDS = opts.rounds ?? (opts.quick ? 1 : 2);
@@ -584,7 +592,14 @@ function table(rows, headers, align) {
 
 // ---- main -----------------------------------------------------------------------------------
 
+function runRedisFanout() {
+  const seconds = opts.duration ?? (opts.quick ? 1 : 3);
+  spawnSync(process.execPath, [path.join(BENCH, 'redis-fanout.mjs'), '--seconds', String(seconds), '--rounds', String(opts.rounds ?? (opts.quick ? 1 : 2))],
+    { stdio: 'inherit', timeout: 10 * 60_000 });
+}
+
 async function main() {
+  if (REDIS_ONLY) return runRedisFanout();
   const scenarios = selectScenarios();
   const ours = oursStatus();
   let impls = ['ws', 'ours'];
@@ -796,6 +811,7 @@ async function main() {
     writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), opts.out) || opts.out}`);
   }
+  if (RUN_REDIS) runRedisFanout();
 }
 
 // The committed chart is rewritten by full runs that measured ws, ours and both ceilings on every
