@@ -330,8 +330,8 @@ async function echoServerRuntime(runtime, cmd, serverArgs, vectorArgs, nodeRef) 
 
 async function workerdRuntime() {
   const { WebSocketServer } = await import(pathToFileURL(join(tmp, 'bundle', 'node.js')).href);
-  // Our Node server: echo, and 'close-me <code>' closes from the server side.
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  // Our Node server: echo, and 'close-me <code>' closes from the server side; permessage-deflate on.
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
   const serverCloses = [];
   const serverErrors = [];
   wss.on('connection', (ws, req) => {

@@ -4,7 +4,7 @@
 // WebSocketStream's readable is piped back into its writable. Run it:
 //   bun echo-server.ts [maxPayload ...]
 // One listener on a free 127.0.0.1 port per maxPayload given (one with ws's
-// default, 100 MiB, when none is); each prints `LISTENING {"port":..,"maxPayload":..}`.
+// default, 100 MiB, when none is), with permessage-deflate; each prints `LISTENING {"port":..,"maxPayload":..}`.
 // The process exits when its stdin closes (so it dies with whoever started it)
 // or after --ttl=<seconds>.
 import { accept, bunListen, type AcceptStreamOptions } from 'wasmsocket/web';
@@ -23,7 +23,7 @@ if (import.meta.main) {
   const args = Bun.argv.slice(2).filter((a) => !a.startsWith('--'));
   const ttl = Number(Bun.argv.find((a) => a.startsWith('--ttl='))?.slice(6) ?? 0);
   for (const maxPayload of args.length ? args.map(Number) : [100 * 1024 * 1024]) {
-    const listener = serveEcho('127.0.0.1', 0, { maxPayload });
+    const listener = serveEcho('127.0.0.1', 0, { maxPayload, perMessageDeflate: true });
     console.log(`LISTENING ${JSON.stringify({ port: listener.port, maxPayload })}`);
   }
   if (ttl > 0) setTimeout(() => process.exit(0), ttl * 1000);

@@ -4,7 +4,7 @@
 // its writable. Run it:
 //   deno run --allow-net=127.0.0.1 --allow-env=WASMSOCKET_FORCE_SCALAR echo-server.ts [maxPayload ...]
 // One listener on a free 127.0.0.1 port per maxPayload given (one with ws's
-// default, 100 MiB, when none is); each prints `LISTENING {"port":..,"maxPayload":..}`.
+// default, 100 MiB, when none is), with permessage-deflate; each prints `LISTENING {"port":..,"maxPayload":..}`.
 // The process exits when its stdin closes (so it dies with whoever started it)
 // or after --ttl=<seconds>.
 import { accept, type AcceptStreamOptions } from 'wasmsocket/web';
@@ -37,7 +37,7 @@ if (import.meta.main) {
   for (const maxPayload of args.length ? args.map(Number) : [100 * 1024 * 1024]) {
     const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
     console.log(`LISTENING ${JSON.stringify({ port: listener.addr.port, maxPayload })}`);
-    void serveEcho(listener, { maxPayload });
+    void serveEcho(listener, { maxPayload, perMessageDeflate: true });
   }
   if (ttl > 0) setTimeout(() => Deno.exit(0), ttl * 1000);
   (async () => {

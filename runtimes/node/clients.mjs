@@ -86,6 +86,18 @@ export async function clientScenarios(WebSocket, label, port, limitedPort, limit
   await echo('text echo (64 KiB, multi-byte)', 'ü✓😀 '.repeat(6554), false);
   await echo('empty binary message', new Uint8Array(0), true);
 
+  await check('permessage-deflate negotiated; 200 KB of text compressed both ways', async () => {
+    const c = await open(WebSocket, url);
+    open1.push(c.ws);
+    if (!String(c.ws.extensions).includes('permessage-deflate')) throw new Error(`extensions: '${c.ws.extensions}'`);
+    const text = 'compress me, echo me, compress me again; '.repeat(5000);
+    c.ws.send(text, { binary: false });
+    const m = await c.until(() => c.ev.messages[0], 'the echo');
+    sameBytes(m.data, te.encode(text), 'echo');
+    c.ws.close(1000);
+    await c.until(() => c.ev.close, 'close');
+  });
+
   await check('100 messages echoed in order', async () => {
     const c = await open(WebSocket, url);
     open1.push(c.ws);
@@ -137,10 +149,20 @@ export async function clientScenarios(WebSocket, label, port, limitedPort, limit
     await check(`a message over the server's maxPayload (${limit}): the server closes with 1009`, async () => {
       const c = await open(WebSocket, `ws://127.0.0.1:${limitedPort}/`);
       open1.push(c.ws);
-      c.ws.send(seeded(limit, 3));
+      // Uncompressed: ws compresses any size under context takeover, and random
+      // bytes deflate to a few bytes more than maxPayload (counted on the wire, as ws does).
+      c.ws.send(seeded(limit, 3), { compress: false });
       const m = await c.until(() => c.ev.messages[0], 'the echo of exactly maxPayload bytes');
       sameBytes(m.data, seeded(limit, 3), 'echo');
-      c.ws.send(seeded(limit + 1, 4));
+      c.ws.send(seeded(limit + 1, 4), { compress: false });
+      const ce = await c.until(() => c.ev.close, 'the close event');
+      if (ce.code !== 1009) throw new Error(`close event ${ce.code}`);
+    });
+    await check(`a compressed message inflating past maxPayload (${limit}): 1009 from the inflater`, async () => {
+      const c = await open(WebSocket, `ws://127.0.0.1:${limitedPort}/`);
+      open1.push(c.ws);
+      if (!String(c.ws.extensions).includes('permessage-deflate')) throw new Error(`extensions: '${c.ws.extensions}'`);
+      c.ws.send('z'.repeat(limit * 50), { compress: true }); // a few dozen bytes on the wire
       const ce = await c.until(() => c.ev.close, 'the close event');
       if (ce.code !== 1009) throw new Error(`close event ${ce.code}`);
     });

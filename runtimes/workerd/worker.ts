@@ -117,6 +117,17 @@ async function clientScenarios(port: number): Promise<Check[]> {
     const c = await bounded(ws.closed, 'closed');
     if (c.closeCode !== 4002 || c.reason !== 'server bye') throw new Error(`close ${c.closeCode} '${c.reason}'`);
   });
+  await check('permessage-deflate negotiated (WebSocketStream offers it); 200 KB of text compressed both ways', async () => {
+    const ws = new WebSocketStream(`ws://127.0.0.1:${port}/workerd`);
+    const { readable, writable, extensions } = await bounded(ws.opened, 'opened');
+    if (!extensions.includes('permessage-deflate')) throw new Error(`extensions: '${extensions}'`);
+    const text = 'workerd compresses this line, the Node server too; '.repeat(4000);
+    const reader = readable.getReader();
+    await writable.getWriter().write(text);
+    if ((await next(reader)) !== text) throw new Error('text differs');
+    ws.close({ closeCode: 1000 });
+    await bounded(ws.closed, 'closed');
+  });
   await check('100 messages echoed in order', async () => {
     const { ws, reader, writer } = await open();
     for (let i = 0; i < 100; i++) void writer.write(`#${i}`);

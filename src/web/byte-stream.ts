@@ -3,7 +3,8 @@
 // Node socket through Duplex.toWeb): the HTTP/1.1 upgrade read from and written
 // to the pair, then a Connection driven by a read loop that stops reading while
 // paused (backpressure) and while too much is waiting to be written.
-import { Connection, DEFAULT_CLOSE_TIMEOUT, type ConnectionHandler, type Transport } from './connection.js';
+import { MessageDeflate, type MessageDeflateOptions } from '../codec/index.js';
+import { Connection, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD, type ConnectionHandler, type Transport } from './connection.js';
 import {
   HandshakeError, acceptResponse, checkResponse, errorResponse, indexOfHeadEnd, parseUpgrade, upgradeRequest, type UpgradeRequest,
 } from './handshake.js';
@@ -142,6 +143,18 @@ export interface AcceptOptions {
   handshakeTimeout?: number;
   /** Picks a subprotocol from those offered; the default picks the first, as ws does. false: none. */
   handleProtocols?: (protocols: string[], request: UpgradeRequest) => string | false;
+  /** permessage-deflate (RFC 7692): true or options to accept a client's offer; off by default, as ws's server. */
+  perMessageDeflate?: DeflateOption;
+  /** Largest message accepted (bytes), inflated messages included. */
+  maxPayload?: number;
+}
+
+/** permessage-deflate settings of the web endpoint: true (defaults), false, or the codec's options. */
+export type DeflateOption = boolean | Omit<MessageDeflateOptions, 'isServer' | 'maxPayload'>;
+
+function makeDeflate(option: DeflateOption | undefined, isServer: boolean, maxPayload: number | undefined): MessageDeflate | null {
+  if (!option) return null;
+  return new MessageDeflate({ ...(option === true ? {} : option), isServer, maxPayload: maxPayload ?? DEFAULT_MAX_PAYLOAD });
 }
 
 /**
@@ -149,7 +162,7 @@ export interface AcceptOptions {
  * an HTTP error, after which the pair is closed (rejects with HandshakeError).
  */
 export async function serverHandshake(transport: StreamTransport, options: AcceptOptions = {}):
-  Promise<{ request: UpgradeRequest; protocol: string; rest: Uint8Array }> {
+  Promise<{ request: UpgradeRequest; protocol: string; rest: Uint8Array; extensions: string; deflate: MessageDeflate | null }> {
   let request: UpgradeRequest;
   let rest: Uint8Array;
   try {
@@ -171,18 +184,24 @@ export async function serverHandshake(transport: StreamTransport, options: Accep
   const picked = request.protocols.length === 0 ? false
     : options.handleProtocols ? options.handleProtocols(request.protocols, request) : request.protocols[0];
   const protocol = picked === false ? '' : picked;
-  await transport.write(await acceptResponse(request, protocol || undefined));
-  return { request, protocol, rest };
+  const deflate = makeDeflate(options.perMessageDeflate, true, options.maxPayload);
+  const extensions = deflate?.acceptOffers(request.headers.get('sec-websocket-extensions')) ?? '';
+  await transport.write(await acceptResponse(request, protocol || undefined, extensions));
+  return { request, protocol, rest, extensions, deflate: extensions ? deflate : null };
 }
 
 /** Sends an upgrade request for `url` over the pair and checks the answer (rejects on refusal). */
 export async function clientHandshake(transport: StreamTransport, url: URL, protocols: readonly string[],
-  options: { maxHeaderBytes?: number; handshakeTimeout?: number } = {}): Promise<{ protocol: string; extensions: string; rest: Uint8Array }> {
-  const { bytes, key } = upgradeRequest(url, protocols);
+  options: { maxHeaderBytes?: number; handshakeTimeout?: number; perMessageDeflate?: DeflateOption; maxPayload?: number } = {}):
+  Promise<{ protocol: string; extensions: string; rest: Uint8Array; deflate: MessageDeflate | null }> {
+  // Offered by default, as ws's client and browsers do.
+  const deflate = makeDeflate(options.perMessageDeflate ?? true, false, options.maxPayload);
+  const { bytes, key } = upgradeRequest(url, protocols, deflate?.offer());
   try {
     await transport.write(bytes);
     const { head, rest } = await transport.readHead(options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
-    return { ...(await checkResponse(head, key, protocols)), rest };
+    const checked = await checkResponse(head, key, protocols, deflate);
+    return { ...checked, rest, deflate: deflate?.active ? deflate : null };
   } catch (e) {
     transport.abort();
     throw e instanceof HandshakeError ? new Error(`Opening handshake failed: ${e.message}`) : e;

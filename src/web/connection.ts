@@ -2,7 +2,9 @@
 // it knows frames (messages, ping/pong, the closing handshake, failing on a
 // protocol error with the decoder's close code), not sockets. The byte-stream
 // driver (byte-stream.ts) feeds it what it reads and gives it a Transport.
-import { FrameDecoder, FrameEncoder, OPCODE, encodeClosePayload, type ProtocolError } from '../codec/index.js';
+import {
+  FrameDecoder, FrameEncoder, OPCODE, ProtocolError, encodeClosePayload, isValidUtf8, type MessageDeflate,
+} from '../codec/index.js';
 
 export interface Transport {
   /** Queues bytes for the peer, in order; resolves when the transport took them (rejects if it is gone). */
@@ -37,6 +39,8 @@ export interface ConnectionOptions {
   maxPayload?: number;
   /** Time to wait for the peer's close frame, or for its FIN after ours (ms). ws uses 30 s. */
   closeTimeout?: number;
+  /** permessage-deflate as negotiated by the handshake (src/codec/permessage-deflate.ts); absent: none. */
+  deflate?: MessageDeflate | null;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
@@ -54,12 +58,29 @@ export class Connection {
   private reason = '';
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly closeTimeout: number;
+  private readonly deflate: MessageDeflate | null;
 
   constructor(private readonly transport: Transport, private handler: ConnectionHandler, options: ConnectionOptions) {
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.encoder = new FrameEncoder({ mask: !options.isServer });
+    this.deflate = options.deflate?.active ? options.deflate : null;
     this.decoder = new FrameDecoder({
-      onMessage: (data, isBinary) => { if (this.state === 'open') this.handler.onMessage(data, isBinary); },
+      onMessage: (data, isBinary, compressed) => {
+        if (this.state !== 'open') return;
+        if (compressed) {
+          // Inflated in this thread, maxPayload checked while inflating (1009),
+          // a corrupt stream is 1007; the decoder leaves text of compressed
+          // messages for us to validate.
+          try {
+            data = (this.deflate as MessageDeflate).decompress(data);
+            if (!isBinary && !isValidUtf8(data)) throw new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 1007, 'WS_ERR_INVALID_UTF8');
+          } catch (e) {
+            this.fail(e instanceof ProtocolError ? e : new ProtocolError(String(e), 1011, 'ERR_PERMESSAGE_DEFLATE'));
+            return;
+          }
+        }
+        this.handler.onMessage(data, isBinary);
+      },
       onPing: (data) => { if (!this.closeSent) this.write(this.encoder.frame(OPCODE.pong, data)); },
       onPong: (data) => this.handler.onPong?.(data),
       onClose: (code, reason, payload) => {
@@ -73,15 +94,17 @@ export class Connection {
           this.finish();
         });
       },
-      onError: (err: ProtocolError) => {
-        // _Fail the WebSocket Connection_ (§7.1.7): our close frame, then TCP.
-        this.handler.onError?.(err);
-        this.afterDelivery(() => {
-          if (!this.closeSent) this.sendClose(encodeClosePayload(err.closeCode));
-          this.finish();
-        });
-      },
-    }, { isServer: options.isServer, maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD });
+      onError: (err: ProtocolError) => this.fail(err),
+    }, { isServer: options.isServer, maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD, perMessageDeflate: this.deflate !== null });
+  }
+
+  // _Fail the WebSocket Connection_ (§7.1.7): our close frame, then TCP.
+  private fail(err: ProtocolError): void {
+    this.handler.onError?.(err);
+    this.afterDelivery(() => {
+      if (!this.closeSent) this.sendClose(encodeClosePayload(err.closeCode));
+      this.finish();
+    });
   }
 
   /** Bytes read from the transport. */
@@ -95,7 +118,11 @@ export class Connection {
     // see afterDelivery), messages may still go (RFC 6455 §5.5.1).
     if (this.closeSent || this.state === 'closed') return Promise.reject(new Error('WebSocket is not open'));
     const bytes = typeof data === 'string' ? utf8.encode(data) : data;
-    return this.write(this.encoder.frame(isBinary ? OPCODE.binary : OPCODE.text, bytes));
+    const opcode = isBinary ? OPCODE.binary : OPCODE.text;
+    if (this.deflate !== null && this.deflate.shouldCompress(bytes.length)) {
+      return this.write(this.encoder.frame(opcode, this.deflate.compress(bytes), { rsv1: true }));
+    }
+    return this.write(this.encoder.frame(opcode, bytes));
   }
 
   ping(data: Uint8Array = EMPTY): void {
@@ -122,6 +149,7 @@ export class Connection {
     this.timer = undefined;
     if (this.state !== 'closed') this.state = 'closed';
     this.decoder.reset();
+    this.deflate?.dispose();
     const report = this.handler;
     this.handler = CLOSED_HANDLER;
     report.onClose(this.closeReceived ? this.code : 1006, this.closeReceived ? this.reason : '', this.closeReceived && this.closeSent);

@@ -1,9 +1,10 @@
 // The HTTP/1.1 side of RFC 6455 §4 on bytes and strings only (no sockets): the
 // server parses and checks an upgrade request and builds the 101 or the error
 // response; the client builds its request and checks the server's answer.
-// Extension negotiation is not done here yet: a Sec-WebSocket-Extensions offer
-// is ignored (answered without extensions, which RFC 6455 §9.1 allows), and an
-// extension hook plugs in where the 101 is built (`acceptResponse`).
+// The one extension is permessage-deflate (RFC 7692): its negotiation is the
+// codec's MessageDeflate; here its header values go in and out.
+import type { MessageDeflate } from '../codec/index.js';
+
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/; // base64 of exactly 16 bytes
@@ -81,10 +82,11 @@ export function parseUpgrade(head: string): UpgradeRequest {
 }
 
 /** The 101 answer (RFC 6455 §4.2.2). */
-export async function acceptResponse(req: UpgradeRequest, protocol: string | undefined): Promise<Uint8Array> {
+export async function acceptResponse(req: UpgradeRequest, protocol: string | undefined, extensions = ''): Promise<Uint8Array> {
   const lines = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade',
     `Sec-WebSocket-Accept: ${await acceptValue(req.key)}`];
   if (protocol) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
+  if (extensions) lines.push(`Sec-WebSocket-Extensions: ${extensions}`);
   return utf8.encode(lines.join('\r\n') + '\r\n\r\n');
 }
 
@@ -97,16 +99,18 @@ export function errorResponse(e: HandshakeError): Uint8Array {
 }
 
 /** The client's upgrade request (RFC 6455 §4.1) and the key it carries. */
-export function upgradeRequest(url: URL, protocols: readonly string[]): { bytes: Uint8Array; key: string } {
+export function upgradeRequest(url: URL, protocols: readonly string[], extensions = ''): { bytes: Uint8Array; key: string } {
   const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   const lines = [`GET ${url.pathname || '/'}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'Upgrade: websocket', 'Connection: Upgrade',
     `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13'];
   if (protocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${protocols.join(', ')}`);
+  if (extensions) lines.push(`Sec-WebSocket-Extensions: ${extensions}`);
   return { bytes: utf8.encode(lines.join('\r\n') + '\r\n\r\n'), key };
 }
 
 /** Checks the server's answer head (RFC 6455 §4.1, client steps 1-6); returns the protocol chosen. */
-export async function checkResponse(head: string, key: string, protocols: readonly string[]): Promise<{ protocol: string; extensions: string }> {
+export async function checkResponse(head: string, key: string, protocols: readonly string[], deflate?: MessageDeflate | null):
+  Promise<{ protocol: string; extensions: string }> {
   const lines = head.split('\r\n');
   const status = /^HTTP\/1\.1 (\d{3})/.exec(lines[0]);
   if (!status || status[1] !== '101') throw new Error(`Unexpected server response: ${status ? status[1] : JSON.stringify(lines[0].slice(0, 80))}`);
@@ -117,7 +121,15 @@ export async function checkResponse(head: string, key: string, protocols: readon
   const protocol = headers.get('sec-websocket-protocol') ?? '';
   if (protocol && !protocols.includes(protocol)) throw new Error('Server sent an invalid subprotocol');
   if (!protocol && protocols.length > 0 && headers.has('sec-websocket-protocol')) throw new Error('Server sent no subprotocol');
-  // No extension was offered, so any in the answer is a protocol violation (§9.1).
-  if (headers.get('sec-websocket-extensions')) throw new Error('Server sent a Sec-WebSocket-Extensions header but no extension was requested');
-  return { protocol, extensions: '' };
+  // An extension we did not offer is a protocol violation (§9.1); so is a permessage-deflate answer we cannot honour.
+  const extensions = headers.get('sec-websocket-extensions') ?? '';
+  if (extensions && !deflate) throw new Error('Server sent a Sec-WebSocket-Extensions header but no extension was requested');
+  if (extensions && deflate) {
+    try {
+      deflate.acceptResponse(extensions);
+    } catch (e) {
+      throw new Error(`Invalid Sec-WebSocket-Extensions header: ${(e as Error).message}`);
+    }
+  }
+  return { protocol, extensions: deflate?.active ? extensions : '' };
 }

@@ -7,6 +7,6 @@ export {
 } from './stream-core.js';
 export { bunListen, bunConnect } from './bun.js';
 export { setDefaultDialer, type Dialer } from './dial.js';
-export { StreamTransport, serverHandshake, clientHandshake, type BytePair, type AcceptOptions } from './byte-stream.js';
+export { StreamTransport, serverHandshake, clientHandshake, type BytePair, type AcceptOptions, type DeflateOption } from './byte-stream.js';
 export { Connection, type Transport, type ConnectionHandler, type ConnectionOptions } from './connection.js';
 export { HandshakeError, parseUpgrade, acceptValue, type UpgradeRequest } from './handshake.js';

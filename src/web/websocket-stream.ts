@@ -2,14 +2,18 @@
 // (`new WebSocketStream(url)`, over the runtime's TCP or options.connect) and
 // the server side (`accept(pair)`), both a Connection on a byte stream pair.
 import { Connection, type ConnectionOptions } from './connection.js';
-import { StreamTransport, clientHandshake, serverHandshake, type AcceptOptions, type BytePair } from './byte-stream.js';
+import {
+  StreamTransport, clientHandshake, serverHandshake, type AcceptOptions, type BytePair, type DeflateOption,
+} from './byte-stream.js';
 import { dial, type Dialer } from './dial.js';
 import type { UpgradeRequest } from './handshake.js';
 import {
   WebSocketError, WebSocketStreamCore, webSocketUrl, type MessageSink, type MessageSource, type SourceOpener, type WebSocketStreamOptions,
 } from './stream-core.js';
 
-export interface ClientStreamOptions extends WebSocketStreamOptions, Omit<ConnectionOptions, 'isServer'> {
+export interface ClientStreamOptions extends WebSocketStreamOptions, Omit<ConnectionOptions, 'isServer' | 'deflate'> {
+  /** permessage-deflate: offered by default (as ws's client and browsers); false: not offered. */
+  perMessageDeflate?: DeflateOption;
   /** Opens the byte stream pair for a URL; default: the runtime's TCP (Deno.connect, Bun.connect, workerd's connect()). */
   connect?: Dialer;
   /** Time allowed for the opening handshake (ms). */
@@ -18,7 +22,7 @@ export interface ClientStreamOptions extends WebSocketStreamOptions, Omit<Connec
   maxHeaderBytes?: number;
 }
 
-export interface AcceptStreamOptions extends AcceptOptions, Omit<ConnectionOptions, 'isServer'> {}
+export interface AcceptStreamOptions extends AcceptOptions, Omit<ConnectionOptions, 'isServer' | 'deflate'> {}
 
 const text = new TextDecoder();
 
@@ -69,7 +73,7 @@ export class WebSocketStream extends WebSocketStreamCore {
         const pair = await Promise.race([pairP, aborted]);
         transport = new StreamTransport(pair, options.closeTimeout);
         const hs = await Promise.race([clientHandshake(transport, u, protocols, options), aborted]);
-        return connectionSource(transport, sink, hs.protocol, hs.extensions, hs.rest, { ...options, isServer: false });
+        return connectionSource(transport, sink, hs.protocol, hs.extensions, hs.rest, { ...options, isServer: false, deflate: hs.deflate });
       } catch (e) {
         transport?.abort();
         throw signal.aborted ? signal.reason : failure(e);
@@ -91,8 +95,8 @@ function abortPair(pair: BytePair): void {
  */
 export async function accept(pair: BytePair, options: AcceptStreamOptions = {}): Promise<WebSocketStream> {
   const transport = new StreamTransport(pair, options.closeTimeout);
-  const { request, protocol, rest } = await serverHandshake(transport, options);
-  const opener: SourceOpener = async (sink) => connectionSource(transport, sink, protocol, '', rest, { ...options, isServer: true });
+  const { request, protocol, rest, extensions, deflate } = await serverHandshake(transport, options);
+  const opener: SourceOpener = async (sink) => connectionSource(transport, sink, protocol, extensions, rest, { ...options, isServer: true, deflate });
   // The core's constructor with WebSocketStream's prototype: no URL to dial.
   const ws = Reflect.construct(WebSocketStreamCore, [request.path, opener], WebSocketStream) as WebSocketStream;
   Object.defineProperty(ws, 'request', { value: request, enumerable: true });
