@@ -60,6 +60,14 @@ export interface DecoderOptions {
 export const WHOLE_MESSAGE_UTF8_MIN = 512;
 
 const defaultAlloc = (n: number): Uint8Array => new Uint8Array(n);
+const EMPTY = new Uint8Array(0);
+
+// Room kept in front of a direct read for the carried tail: a carry is a partial
+// header (<= 14 bytes) or a control frame not yet whole (<= 131 bytes); a longer
+// one (the rest of a read after a full descriptor table) takes the copying path.
+const CARRY_ROOM = 256;
+let targetCodec: WasmCodec | null = null;
+let target: Uint8Array | null = null;
 const DEFLATE_TAIL = [0x00, 0x00, 0xff, 0xff];
 
 export class FrameDecoder {
@@ -112,6 +120,53 @@ export class FrameDecoder {
       while (deferred.length > 0) {
         const [d, c] = deferred.splice(0, 2) as [FrameDecoder, Uint8Array];
         d.pushNow(c);
+      }
+    } finally {
+      busy = false;
+      deferred.length = 0;
+    }
+  }
+
+  /**
+   * Where a transport may read the next bytes straight into (then it calls
+   * pushRead): the start of the decoder's input area in wasm memory, so a read
+   * is parsed where the kernel put it, with no copy in. The same view for every
+   * decoder of the realm: only valid until pushRead returns, so a transport
+   * hands it to one read at a time (Node's socket `onread` does).
+   */
+  readTarget(): Uint8Array {
+    const c = this.codec;
+    if (targetCodec !== c) {
+      targetCodec = c;
+      target = c.u8.subarray(c.inPtr, c.inPtr + c.inCap - CARRY_ROOM);
+    }
+    return target!;
+  }
+
+  /** The first `n` bytes of readTarget() are the next bytes read from the peer. */
+  pushRead(n: number): void {
+    const c = this.codec;
+    const carry = this.carry;
+    // Rare paths take the copying one: a push from inside a handler (IN is in
+    // use) or a carry too long to go in front of the read (a full table's rest).
+    if (busy || (carry !== null && carry.length > CARRY_ROOM)) {
+      this.push(c.u8.slice(c.inPtr, c.inPtr + n));
+      return;
+    }
+    busy = true;
+    try {
+      let len = n;
+      if (carry !== null) {
+        // A partial header or control frame goes in front of the read.
+        c.u8.copyWithin(c.inPtr + carry.length, c.inPtr, c.inPtr + n);
+        c.u8.set(carry, c.inPtr);
+        len += carry.length;
+        this.carry = null;
+      }
+      if (len > 0 && !this.done && this.round(len)) this.pushNow(EMPTY);
+      while (deferred.length > 0) {
+        const [d, chunk] = deferred.splice(0, 2) as [FrameDecoder, Uint8Array];
+        d.pushNow(chunk);
       }
     } finally {
       busy = false;

@@ -6,7 +6,8 @@
 //   transport-net.ts     net.Socket / tls.TLSSocket (TCP FIN, destroy)
 //   transport-h2.ts      an HTTP/2 stream, RFC 8441 (END_STREAM, RST_STREAM CANCEL)
 //   transport-duplex.ts  any other Duplex (end, destroy)
-// None of these is on the per-message path: they run once per connection.
+// None of these is on the per-message path: they run once per connection
+// (readDirect sets up a read path, once).
 import type { Duplex } from 'node:stream';
 
 export interface Transport {
@@ -18,4 +19,12 @@ export interface Transport {
   fail(stream: Duplex): void;
   /** Tears the connection down now: terminate(), close timeout, transport error. */
   abort(stream: Duplex): void;
+  /**
+   * Optional: from now on, reads land in `target` and `onRead` is called with
+   * the stream as `this` and the byte count, instead of 'data' events (no Buffer
+   * per read, no stream machinery). `target` is reused for every read, so
+   * `onRead` consumes the bytes before it returns. False when this stream
+   * cannot: the caller listens for 'data' as usual.
+   */
+  readDirect?(stream: Duplex, target: Uint8Array, onRead: (this: Duplex, n: number) => void): boolean;
 }

@@ -216,9 +216,14 @@ export class WebSocket extends WebSocketEventTarget {
     });
     this._sender = new Sender(socket, !this._isServer, opts.generateMask);
     transport.open(socket);
-    if (head.length > 0) socket.unshift(head);
+    // Reads straight into the decoder's wasm input area where the transport can
+    // (no Buffer per read, no copy in); bytes that came with the upgrade go the
+    // 'data' way.
+    if (head.length > 0 || !transport.readDirect?.(socket, this._decoder.readTarget(), socketOnRead)) {
+      if (head.length > 0) socket.unshift(head);
+      socket.on('data', socketOnData);
+    }
     socket.on('close', socketOnClose);
-    socket.on('data', socketOnData);
     socket.on('end', socketOnEnd);
     socket.on('error', socketOnError);
     this._readyState = OPEN;
@@ -748,6 +753,18 @@ function socketOnData(this: SocketWithWs, chunk: Buffer): void {
   const ws = this[kWs]!;
   ws._heard = true;
   (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
+  afterRead(ws);
+}
+
+// A read that landed in the decoder's input area (transport.readDirect).
+function socketOnRead(this: SocketWithWs, n: number): void {
+  const ws = this[kWs]!;
+  ws._heard = true;
+  (ws as unknown as { _decoder: FrameDecoder })._decoder.pushRead(n);
+  afterRead(ws);
+}
+
+function afterRead(ws: WebSocket): void {
   // The budget sees what this read left held (one compare when nothing is held).
   const budget = ws._budget;
   if (budget !== null) {
