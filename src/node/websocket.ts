@@ -760,7 +760,12 @@ function socketOnData(this: SocketWithWs, chunk: Buffer): void {
 function socketOnRead(this: SocketWithWs, n: number): void {
   const ws = this[kWs]!;
   ws._heard = true;
-  (ws as unknown as { _decoder: FrameDecoder })._decoder.pushRead(n);
+  const decoder = (ws as unknown as { _decoder: FrameDecoder })._decoder;
+  // Someone else listens to the raw socket (a wire tap, as with 'data' reads):
+  // they get a copy of each read, after the decoder has had it.
+  const tap = this.listenerCount('data') > 0 ? Buffer.from(decoder.readTarget().subarray(0, n)) : null;
+  decoder.pushRead(n);
+  if (tap !== null) this.emit('data', tap);
   afterRead(ws);
 }
 
