@@ -15,11 +15,17 @@ export { PerMessageDeflate } from './node/permessage-deflate.js';
 export { MemoryBudget, clientMemoryBudget } from './node/budget.js';
 export type { BudgetEvent } from './node/budget.js';
 export type { ServerStats } from './node/server.js';
-export { MessageEvent, CloseEvent, ErrorEvent } from './node/events.js';
+import { MessageEvent, CloseEvent, ErrorEvent } from './node/events.js';
+export { MessageEvent, CloseEvent, ErrorEvent };
 export { routeWebSocketStreams } from './node/h2-server.js';
 export { WebSocketStream, type NodeStreamOptions } from './node/websocket-stream.js';
 export { WebSocketError, type WebSocketOpenInfo, type WebSocketCloseInfo, type WebSocketStreamOptions } from './web/stream-core.js';
+import { WebSocketStream } from './node/websocket-stream.js';
+import { WebSocketError } from './web/stream-core.js';
 
 // As with ws, the default export is the WebSocket class carrying the rest.
-const wsDefault = Object.assign(WebSocket, { WebSocket, WebSocketServer, Server: WebSocketServer, createWebSocketStream, WebSocketStream, WebSocketError });
+const wsDefault = Object.assign(WebSocket, {
+  WebSocket, WebSocketServer, Server: WebSocketServer, createWebSocketStream, WebSocketStream, WebSocketError,
+  MessageEvent, CloseEvent, ErrorEvent,
+});
 export default wsDefault;

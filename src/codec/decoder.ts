@@ -218,9 +218,11 @@ export class FrameDecoder {
     const consumed = st[S_CONSUMED];
     // The tail is saved first: handlers run during dispatch.
     if (consumed < len && st[S_ERR] === 0) this.carry = c.u8.slice(c.inPtr + consumed, c.inPtr + len);
+    // A header error stops at the offending frame: its first two bytes name it in the message.
+    const b0 = c.u8[c.inPtr + consumed], b1 = c.u8[c.inPtr + consumed + 1];
     this.dispatch(ndesc);
     const err = st[S_ERR];
-    if (err !== 0 && !this.done) this.fail(errorFromWasm(err, st[S_ERR_WHY]));
+    if (err !== 0 && !this.done) this.fail(errorFromWasm(err, st[S_ERR_WHY], b0, b1));
     return ndesc === c.maxDesc && !this.done && consumed < len;
   }
 

@@ -13,29 +13,35 @@ export class ProtocolError extends RangeError {
   }
 }
 
-// Indexed by the E_* reasons of assembly/frames.ts.
+// Indexed by the E_* reasons of assembly/frames.ts. The messages are ws's (its
+// Receiver's), so code that matches on them keeps working; `$op` and `$len` are
+// the offending frame's opcode and 7-bit length.
 const REASONS: ReadonlyArray<readonly [string, string]> = [
   ['', ''],
-  ['Invalid WebSocket frame: RSV2 and RSV3 must be clear', 'WS_ERR_UNEXPECTED_RSV_2_3'],
-  ['Invalid WebSocket frame: RSV1 must be clear', 'WS_ERR_UNEXPECTED_RSV_1'],
-  ['Invalid WebSocket frame: invalid opcode', 'WS_ERR_INVALID_OPCODE'],
-  ['Invalid WebSocket frame: FIN must be set on a control frame', 'WS_ERR_EXPECTED_FIN'],
-  ['Invalid WebSocket frame: control frame payload longer than 125 bytes', 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH'],
-  ['Invalid WebSocket frame: RSV1 must be clear on a control frame', 'WS_ERR_UNEXPECTED_RSV_1'],
-  ['Invalid WebSocket frame: continuation frame with no message to continue', 'WS_ERR_INVALID_OPCODE'],
-  ['Invalid WebSocket frame: new data frame inside a fragmented message', 'WS_ERR_INVALID_OPCODE'],
-  ['Invalid WebSocket frame: MASK must be set', 'WS_ERR_EXPECTED_MASK'],
-  ['Invalid WebSocket frame: MASK must be clear', 'WS_ERR_UNEXPECTED_MASK'],
-  ['Invalid WebSocket frame: payload length not in its minimal form', 'WS_ERR_INVALID_PAYLOAD_LENGTH'],
-  ['Invalid WebSocket frame: 64-bit payload length with the most significant bit set', 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH'],
-  ['Max payload size exceeded', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'],
-  ['Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8'],
-  ['Invalid WebSocket frame: RSV1 must be clear on a continuation frame', 'WS_ERR_UNEXPECTED_RSV_1'],
+  ['RSV2 and RSV3 must be clear', 'WS_ERR_UNEXPECTED_RSV_2_3'],
+  ['RSV1 must be clear', 'WS_ERR_UNEXPECTED_RSV_1'],
+  ['invalid opcode $op', 'WS_ERR_INVALID_OPCODE'],
+  ['FIN must be set', 'WS_ERR_EXPECTED_FIN'],
+  ['invalid payload length $len', 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH'],
+  ['RSV1 must be clear', 'WS_ERR_UNEXPECTED_RSV_1'],
+  ['invalid opcode 0', 'WS_ERR_INVALID_OPCODE'], // a continuation frame with no message to continue
+  ['invalid opcode $op', 'WS_ERR_INVALID_OPCODE'], // a new data frame inside a fragmented message
+  ['MASK must be set', 'WS_ERR_EXPECTED_MASK'],
+  ['MASK must be clear', 'WS_ERR_UNEXPECTED_MASK'],
+  ['payload length not in its minimal form', 'WS_ERR_INVALID_PAYLOAD_LENGTH'],
+  ['64-bit payload length with the most significant bit set', 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH'],
+  ['', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'],
+  ['invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8'],
+  ['RSV1 must be clear', 'WS_ERR_UNEXPECTED_RSV_1'], // on a continuation frame
 ];
+const E_TOO_BIG = 13;
 
-export function errorFromWasm(closeCode: number, reason: number): ProtocolError {
-  const [message, code] = REASONS[reason] ?? ['Invalid WebSocket frame', 'WS_ERR_INVALID_OPCODE'];
-  return new ProtocolError(message, closeCode, code);
+/** The error for a wasm parse failure; `b0`/`b1` are the first two bytes of the offending frame. */
+export function errorFromWasm(closeCode: number, reason: number, b0 = 0, b1 = 0): ProtocolError {
+  if (reason === E_TOO_BIG) return tooBig();
+  const [text, code] = REASONS[reason] ?? ['', 'WS_ERR_INVALID_OPCODE'];
+  const message = text.replace('$op', String(b0 & 15)).replace('$len', String(b1 & 127));
+  return new ProtocolError(message ? `Invalid WebSocket frame: ${message}` : 'Invalid WebSocket frame', closeCode, code);
 }
 
 export function invalidCloseCode(code: number): ProtocolError {

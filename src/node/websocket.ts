@@ -86,10 +86,20 @@ class Receiver implements DecoderHandler {
   onPing(data: Uint8Array): void { this.ws._onPing(data as Buffer); }
   onPong(data: Uint8Array): void { this.ws._onPong(data as Buffer); }
   onClose(code: number, _reason: string, payload: Uint8Array): void { this.ws._onCloseFrame(code, payload as Buffer); }
-  onError(err: ProtocolError): void { this.ws._onProtocolError(err); }
+  // Behind any message still inflating: what came before the bad frame is delivered first, as in ws.
+  onError(err: ProtocolError): void { this.ws._enqueueReceived(() => this.ws._onProtocolError(err)); }
 }
 
 const bufferAlloc = (n: number): Uint8Array => Buffer.allocUnsafe(n);
+
+/** A send waiting in the queue; `cb` hears of it if the connection ends first. */
+interface QueuedSend { run: () => void; cb?: WriteCallback }
+/** The async step of the send at the head of the queue (ws's wording when the socket goes away meanwhile). */
+interface InFlight { kind: 'blob' | 'deflate'; cb?: WriteCallback }
+const CUT_SHORT = {
+  blob: 'The socket was closed while the blob was being read',
+  deflate: 'The socket was closed while data was being compressed',
+};
 
 export class WebSocket extends WebSocketEventTarget {
   // The ready-state constants live on the class and the prototype, enumerable and
@@ -130,7 +140,9 @@ export class WebSocket extends WebSocketEventTarget {
   private _fragmentOpcode = 0;
   private _fragmentCompressed = false;
   /** Sends waiting behind async work (a Blob being read, a message being deflated), in order. */
-  private _sendQueue: Array<() => void> | null = null;
+  private _sendQueue: QueuedSend[] | null = null;
+  /** The queued send whose async step (Blob read, deflate) is under way; null when none. */
+  private _inflight: InFlight | null = null;
   /** close() was called while sends were queued: the close frame waits behind them (as in ws). */
   private _closeQueued = false;
   private _queuedBytes = 0;
@@ -293,7 +305,8 @@ export class WebSocket extends WebSocketEventTarget {
 
   // Keeps receive order while a message inflates; the socket is paused meanwhile
   // so what waits is bounded by one read.
-  private _enqueueReceived(task: () => void): void {
+  /** @internal */
+  _enqueueReceived(task: () => void): void {
     if (this._recvQueue === null && !this._inflating) { task(); return; }
     (this._recvQueue ??= []).push(task);
   }
@@ -327,11 +340,16 @@ export class WebSocket extends WebSocketEventTarget {
   // Delivers an inflated message, or fails the connection; true if delivered.
   private _inflated(err: Error | null, result: Buffer | undefined, isBinary: boolean): boolean {
     if (err || !result) {
-      const e = err as (Error & { code?: string | number; closeCode?: number }) | null;
+      const e = err as (Error & { code?: string | number; closeCode?: number; wsCode?: string }) | null;
       const code = typeof e?.closeCode === 'number' ? e.closeCode : typeof e?.code === 'number' ? e.code : 1007;
+      // As ws: corrupt data reports zlib's own message, code (Z_DATA_ERROR...) and errno.
+      const cause = e?.cause as (Error & { errno?: number }) | undefined;
+      const zlibError = code === 1007 && cause instanceof Error;
+      const perr = new ProtocolError(zlibError ? cause.message : e?.message ?? 'Inflate failed', code,
+        e?.wsCode ?? (code === 1009 ? 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' : 'Z_DATA_ERROR'));
+      if (zlibError && cause.errno !== undefined) Object.assign(perr, { errno: cause.errno });
       this._dropReceived();
-      this._onProtocolError(new ProtocolError(e?.message ?? 'Inflate failed', code,
-        code === 1009 ? 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' : 'WS_ERR_INVALID_COMPRESSED_DATA'));
+      this._onProtocolError(perr);
       return false;
     }
     if (!isBinary && !this._opts.skipUTF8Validation && !isUtf8(result)) {
@@ -480,7 +498,10 @@ export class WebSocket extends WebSocketEventTarget {
         if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb, mask); this._nextSend(); return; }
         if (this._sendCompressedNow(bytes, binary, fin, cb, mask)) { this._nextSend(); return; }
         const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+        const flight: InFlight = this._inflight = { kind: 'deflate', cb };
         this._pmd!.compress(buf, fin, (err, out) => {
+          if (this._inflight !== flight) return; // the socket closed meanwhile: its callback has run
+          this._inflight = null;
           if (err || !out) {
             cb?.(err ?? new Error('Compression failed'));
             this._nextSend();
@@ -491,17 +512,41 @@ export class WebSocket extends WebSocketEventTarget {
           this._nextSend();
         });
       };
-      if (data instanceof Blob) data.arrayBuffer().then((ab) => next(Buffer.from(ab)), (err) => { cb?.(err); this._nextSend(); });
+      if (data instanceof Blob) this._readBlob(data, cb, next);
       else next(typeof data === 'string' ? data : toBuffer(data as Buffer));
     };
-    if (this._sendQueue === null) { this._sendQueue = []; run(); }
-    else this._sendQueue.push(run);
+    this._enqueue({ run, cb });
   }
 
-  private _enqueueAsync(task: (done: () => void) => void): void {
-    const run = (): void => task(() => this._nextSend());
-    if (this._sendQueue === null) { this._sendQueue = []; run(); }
-    else this._sendQueue.push(run);
+  private _enqueue(task: QueuedSend): void {
+    if (this._sendQueue === null) { this._sendQueue = []; task.run(); }
+    else this._sendQueue.push(task);
+  }
+
+  // Reads a Blob for the send at the head of the queue. A Blob that cannot be
+  // read fails the connection as in ws: callbacks hear the error, 'error' is
+  // emitted once, the socket is ended.
+  private _readBlob(blob: Blob, cb: WriteCallback | undefined, then: (bytes: Buffer) => void): void {
+    // As in ws, a Blob read outlives the socket: its callback (and those queued
+    // behind it) hear how it ended once the read is done, even after 'close'.
+    const flight: InFlight = this._inflight = { kind: 'blob', cb };
+    blob.arrayBuffer().then((ab) => {
+      if (this._inflight !== flight) return;
+      this._inflight = null;
+      if (this._socket === null || this._socket.destroyed) { this._cutShort(new Error(CUT_SHORT.blob), cb); return; }
+      then(Buffer.from(ab));
+    }, (err: Error) => {
+      if (this._inflight !== flight) return;
+      this._inflight = null;
+      this._cutShort(err, cb);
+      if (this._readyState === CLOSED) return; // no 'error' after 'close'
+      if (this._readyState === OPEN) {
+        this._readyState = CLOSING;
+        this._closeTimer = setTimeout(() => this._transport?.abort(this._socket!), this._opts.closeTimeout);
+      }
+      this._socket?.end();
+      this._emitError(err);
+    });
   }
 
   // A queued send still goes out while its close() waits behind it in the queue.
@@ -513,7 +558,7 @@ export class WebSocket extends WebSocketEventTarget {
     const q = this._sendQueue;
     if (q === null) return;
     const next = q.shift();
-    if (next) next(); else this._sendQueue = null;
+    if (next) next.run(); else this._sendQueue = null;
   }
 
   private _sendAfterClose(data: SendData | undefined, cb?: WriteCallback): void {
@@ -548,11 +593,11 @@ export class WebSocket extends WebSocketEventTarget {
     const masked = typeof mask === 'boolean' ? mask : undefined;
     if (payload instanceof Blob) {
       // A Blob is read first; the control frame keeps its place among queued sends.
-      this._enqueueAsync((done) => payload.arrayBuffer().then((ab) => {
-        if (this._readyState === OPEN) this._sender!.frame(opcode, Buffer.from(ab), true, false, cb, masked);
-        else this._sendAfterClose(Buffer.from(ab), cb);
-        done();
-      }, (err) => { cb?.(err); done(); }));
+      this._enqueue({ cb, run: () => this._readBlob(payload, cb, (bytes) => {
+        if (this._readyState === OPEN) this._sender!.frame(opcode, bytes, true, false, cb, masked);
+        else this._sendAfterClose(bytes, cb);
+        this._nextSend();
+      }) });
       return;
     }
     this._sender!.frame(opcode, payload, true, false, cb, masked);
@@ -586,7 +631,7 @@ export class WebSocket extends WebSocketEventTarget {
     // go out first: ws queues the close frame behind them too.
     if (this._sendQueue !== null) {
       this._closeQueued = true;
-      this._sendQueue.push(() => { writeClose(); this._nextSend(); });
+      this._sendQueue.push({ run: () => { writeClose(); this._nextSend(); } });
     } else {
       writeClose();
     }
@@ -634,7 +679,7 @@ export class WebSocket extends WebSocketEventTarget {
   _sendRaw(frame: Buffer, compressed = false): boolean {
     if (this._readyState !== OPEN) return false;
     if (this._sendQueue !== null) {
-      this._sendQueue.push(() => { this._writeRaw(frame, compressed); this._nextSend(); });
+      this._sendQueue.push({ run: () => { this._writeRaw(frame, compressed); this._nextSend(); } });
       return true;
     }
     this._writeRaw(frame, compressed);
@@ -699,14 +744,33 @@ export class WebSocket extends WebSocketEventTarget {
     this._budget = null;
     this._sender?.discard();
     this._heldFrames = null;
+    this._failQueuedSends();
     this._pmd?.cleanup();
     this._recvQueue = null;
-    this._sendQueue = null;
     this._closeQueued = false;
     if (this._topics && this._broadcaster) for (const t of this._topics) this._broadcaster.unsubscribe(this, t);
     this._topics = null;
     this._readyState = CLOSED;
     this.emit('close', this._closeCode, this._closeReason);
+  }
+
+  // Sends still queued behind async work when the socket goes away: each callback
+  // hears it once, in order, while the state is CLOSING (ws's wording and order).
+  // A Blob being read finishes first (_readBlob reports to the queue then).
+  private _failQueuedSends(): void {
+    const flight = this._inflight;
+    if (flight?.kind === 'blob') return;
+    this._inflight = null;
+    if (this._sendQueue === null) return;
+    this._cutShort(new Error(CUT_SHORT.deflate), flight?.cb);
+  }
+
+  // Fails the send in flight (`cb`) and every send queued behind it with `err`, in order.
+  private _cutShort(err: Error, cb: WriteCallback | undefined): void {
+    const q = this._sendQueue;
+    this._sendQueue = null;
+    cb?.(err);
+    if (q) for (const t of q) t.cb?.(err);
   }
 
   /** @internal Ends a connection that never opened (handshake failure). */
@@ -741,6 +805,9 @@ export function abortHandshake(ws: WebSocket, message: string, ErrorType: ErrorC
   if (req) {
     ws._req = null;
     req.destroy();
+    // After a complete response (unexpected-response) the socket may be kept
+    // alive for the agent: as ws, it is closed with the request.
+    if (req.socket && !req.socket.destroyed) req.socket.destroy();
   }
   if (ws._socket) (ws._transport ?? transportFor(ws._socket)).abort(ws._socket);
   process.nextTick(() => {
