@@ -20,8 +20,6 @@ export { MessageEvent, CloseEvent, ErrorEvent };
 export { routeWebSocketStreams } from './node/h2-server.js';
 export { WebSocketStream, type NodeStreamOptions } from './node/websocket-stream.js';
 export { WebSocketError, type WebSocketOpenInfo, type WebSocketCloseInfo, type WebSocketStreamOptions } from './web/stream-core.js';
-import { WebSocketStream } from './node/websocket-stream.js';
-import { WebSocketError } from './web/stream-core.js';
 
 // As with ws, the default export is the WebSocket class carrying the rest.
 const wsDefault = Object.assign(WebSocket, {
