@@ -83,7 +83,7 @@ async function soak() {
       this.seq = 0;
       this.expect = []; // what the echoes must be, in order
       const ws = this.ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
-      ws.on('open', () => { this.open = true; onOpen(); });
+      ws.on('open', () => { this.open = true; this.openedAt = Date.now(); onOpen(); });
       ws.on('error', () => { totals.errors++; });
       ws.on('message', (data, isBinary) => this.onEcho(data, isBinary));
       ws.on('close', () => {
@@ -152,7 +152,7 @@ async function soak() {
       const c = clients[i];
       if (c.kind === 'big') { if (++c.slots % 3 === 0) c.sendBig(); else c.sendText(); continue; }
       c.sendText();
-      if (c.kind === 'reconnect' && ++c.slots % (10 * RATE) === 0) c.reconnectSoon();
+      if (c.kind === 'reconnect' && Date.now() - c.openedAt > 10_000) c.reconnectSoon();
     }
     // Slow readers stop reading for 1.5 s of every 4 s.
     const phase = tick % 40;

@@ -7,15 +7,17 @@
 // Cost: incoming bytes are charged once per socket read (a subtraction and a
 // compare), never per message. Queued sends change inside Node's stream where
 // we cannot see them cheaply, so they are summed by one sweep per budget every
-// SWEEP_MS, and on every enforcement.
+// SWEEP_MS, and when a small holder tips the total over the limit.
 import { getHeapStatistics } from 'node:v8';
 
 /** What a budget needs from a connection. */
 export interface BudgetMember {
   /** Incoming bytes charged to the budget so far (owned by the budget). */
   _budgetHeld: number;
-  /** Bytes the connection holds right now: incoming, inflating and queued sends. */
-  _budgetUsage(): { incoming: number; outgoing: number };
+  /** Incoming bytes held right now: a message arriving, one inflating. */
+  _incomingBytes(): number;
+  /** Bytes queued for sending right now. */
+  _backlog(): number;
   /** Closes the connection for the budget (1009: incoming, 1008: outgoing); releases what it holds. */
   _budgetClose(code: number, reason: string): void;
 }
@@ -36,6 +38,13 @@ export interface BudgetEvent {
 // (1 MiB per socket by default) and the heartbeat's stalled-send check closes
 // a peer that takes nothing for idleTimeout.
 const SWEEP_MS = 1000;
+
+// A connection holding at least this share of the limit when its read crosses
+// it is closed without looking further: the scan for the biggest holder is
+// O(connections) (~1-2 ms at 100,000), and a peer that announces a huge frame
+// on each new connection must not buy one scan per handshake. A smaller asker
+// (a legitimate message in flight) makes us find and close the biggest holder.
+const BIG_ASKER = 1 / 64;
 
 /**
  * The default limit: a quarter of V8's heap limit (4 GiB heap on a 16 GiB+
@@ -111,49 +120,58 @@ export class MemoryBudget {
   private resum(): void {
     let inc = 0, out = 0;
     for (const m of this.members) {
-      const u = m._budgetUsage();
-      m._budgetHeld = u.incoming;
-      inc += u.incoming;
-      out += u.outgoing;
+      const held = m._incomingBytes();
+      m._budgetHeld = held;
+      inc += held;
+      out += m._backlog();
     }
     this.incoming = inc;
     this.outgoing = out;
   }
 
-  // Closes the biggest holders until the total is back under the limit. The
-  // connection that just asked is closed rather than an equal holder.
+  // Closes holders until the total is back under the limit: a big asker
+  // first (BIG_ASKER), then the biggest holders; the one that asked is chosen
+  // over an equal holder.
   private enforce(asker: BudgetMember | null): void {
     if (this.enforcing) return;
     this.enforcing = true;
     try {
+      if (asker !== null && asker._budgetHeld >= this.limit * BIG_ASKER) {
+        this.evict(asker, asker._budgetHeld, asker._backlog());
+        if (this.total <= this.limit) return;
+        asker = null;
+      }
       this.resum();
       while (this.total > this.limit && this.members.size > 0) {
         let worst: BudgetMember | null = null;
         let worstIn = 0, worstOut = 0;
         if (asker !== null && this.members.has(asker)) {
-          const u = asker._budgetUsage();
-          worst = asker; worstIn = u.incoming; worstOut = u.outgoing;
+          worst = asker; worstIn = asker._budgetHeld; worstOut = asker._backlog();
         }
         for (const m of this.members) {
           if (m === asker) continue;
-          const u = m._budgetUsage();
-          if (u.incoming + u.outgoing > worstIn + worstOut) { worst = m; worstIn = u.incoming; worstOut = u.outgoing; }
+          const inc = m._budgetHeld, out = m._backlog();
+          if (inc + out > worstIn + worstOut) { worst = m; worstIn = inc; worstOut = out; }
         }
         if (worst === null || worstIn + worstOut === 0) break;
-        const code = worstIn >= worstOut ? 1009 : 1008;
-        const event: BudgetEvent = { incoming: worstIn, outgoing: worstOut, total: this.total, limit: this.limit, code };
-        this.members.delete(worst);
-        this.incoming -= worst._budgetHeld;
-        worst._budgetHeld = 0;
-        this.outgoing -= worstOut;
-        this.closes++;
-        worst._budgetClose(code, code === 1009 ? 'Server memory budget exceeded' : 'Peer is not reading');
-        this.onExceeded?.(worst, event);
+        this.evict(worst, worstIn, worstOut);
         asker = null;
       }
     } finally {
       this.enforcing = false;
     }
+  }
+
+  private evict(m: BudgetMember, incoming: number, outgoing: number): void {
+    const code = incoming >= outgoing ? 1009 : 1008;
+    const event: BudgetEvent = { incoming, outgoing, total: this.total, limit: this.limit, code };
+    this.members.delete(m);
+    this.incoming -= m._budgetHeld;
+    m._budgetHeld = 0;
+    this.outgoing = Math.max(0, this.outgoing - outgoing);
+    this.closes++;
+    m._budgetClose(code, code === 1009 ? 'Server memory budget exceeded' : 'Peer is not reading');
+    this.onExceeded?.(m, event);
   }
 }
 

@@ -248,12 +248,8 @@ export class WebSocket extends WebSocketEventTarget {
 
   /** @internal Incoming bytes held: a message still arriving, a compressed one inflating. */
   _incomingBytes(): number {
-    return this._decoder!.bufferedBytes + this._inflatingBytes + (this._inflating && this._pmd ? this._pmd.inflatingBytes : 0);
-  }
-
-  /** @internal */
-  _budgetUsage(): { incoming: number; outgoing: number } {
-    return { incoming: this._decoder ? this._incomingBytes() : 0, outgoing: this._backlog() };
+    if (this._decoder === null) return 0;
+    return this._decoder.bufferedBytes + this._inflatingBytes + (this._inflating && this._pmd ? this._pmd.inflatingBytes : 0);
   }
 
   /**
