@@ -815,8 +815,11 @@ describe('corrupt data', () => {
     it(`${what}: error 1007 through the callback, no throw`, async () => {
       const { client, server } = pair();
       let err: PerMessageDeflateError | undefined;
-      expect(() => server.decompress(data, true, (e) => { err = e ?? undefined; })).not.toThrow();
-      await new Promise((r) => setTimeout(r, 50));
+      // Wait for the callback itself (a fixed 50 ms was too short on a loaded machine).
+      await new Promise<void>((resolve) => {
+        expect(() => server.decompress(data, true, (e) => { err = e ?? undefined; resolve(); })).not.toThrow();
+        setTimeout(resolve, 5_000);
+      });
       if (err === undefined) {
         // Random bytes may happen to be a valid deflate prefix; the fixed cases must not.
         expect(what).toBe('random bytes');
