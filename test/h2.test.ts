@@ -284,6 +284,26 @@ describe.skipIf(!HAS_OPENSSL)('WebSocket over HTTP/2, our client against our ser
     expect(String((await nextMessage(clients[1]))[0])).toBe('still here');
   });
 
+  it('the shared session closes once its last socket has closed (nothing keeps the process alive)', async () => {
+    const h = await startH2();
+    const a = openClient(h.url);
+    const b = openClient(h.url);
+    await withTimeout(Promise.all([once(a, 'open'), once(b, 'open')]), T, 'open');
+    expect(h.sessions.length).toBe(1);
+    const sessionClosed = withTimeout(once(h.sessions[0], 'close'), T, 'session close');
+    a.close();
+    await closeOf(a);
+    await sleep(50);
+    expect(h.sessions[0].closed || h.sessions[0].destroyed).toBe(false);
+    b.close();
+    await closeOf(b);
+    await sessionClosed;
+    // A new socket to the same origin opens a new session.
+    const c = openClient(h.url);
+    await withTimeout(once(c, 'open'), T, 'open again');
+    expect(h.sessions.length).toBe(2);
+  });
+
   it('terminate() on the client is a 1006 on the server; the session stays for the others', async () => {
     const h = await startH2();
     const a = openClient(h.url);
