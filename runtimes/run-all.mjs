@@ -6,8 +6,10 @@
 //   deno    vectors (detected; scalar by env and API) + the echo server of
 //           runtimes/deno/ on Deno.listen, importing wasmsocket/web from the
 //           packed package (npm pack, installed into a fresh project): the
-//           same conformance cases, and our Node client and `ws` against it
-//   bun     the same with runtimes/bun/ on Bun.listen
+//           same conformance cases, and our Node client and `ws` against it;
+//           then runtimes/stream-client.mjs (WebSocketStream from the packed
+//           wasmsocket/web over Deno.connect) against our Node server
+//   bun     the same with runtimes/bun/ on Bun.listen (the client over Bun.connect)
 //   workerd vectors (detected; scalar) in a Worker under `workerd serve`, and
 //           the Worker's WebSocketStream (wasmsocket/web from the packed
 //           package, over connect()) against our Node server
@@ -305,11 +307,12 @@ async function clientsAgainst(runtime, label, server) {
 }
 
 /** The vectors, then the runtime's echo server (runtimes/<runtime>/echo-server.ts) run in a project with the packed package. */
-async function echoServerRuntime(runtime, cmd, serverArgs, vectorArgs, nodeRef) {
+async function echoServerRuntime(runtime, cmd, serverArgs, clientArgs, vectorArgs, nodeRef) {
   await vectorsIn(runtime, cmd, vectorArgs);
   let server;
+  let project;
   try {
-    const project = await packedProject(runtime);
+    project = await packedProject(runtime);
     copyFileSync(join(ROOT, 'runtimes', runtime, 'echo-server.ts'), join(project, 'echo-server.ts'));
     server = await startServer(cmd, [...serverArgs, 'echo-server.ts', String(DEFAULT_MAX), String(LIMITED_MAX), '--ttl=600'], 2, { cwd: project });
   } catch (e) {
@@ -326,17 +329,19 @@ async function echoServerRuntime(runtime, cmd, serverArgs, vectorArgs, nodeRef) 
     const err = server.stderr().trim();
     if (err) note(runtime, `server stderr: ${err.slice(0, 500)}`);
   }
+  await streamClientIn(runtime, cmd, clientArgs, project);
 }
 
-async function workerdRuntime() {
+/** Our Node server (the fresh bundle): echo, and 'close-me <code>' closes from the server side with 'server bye'. */
+async function startNodeEchoServer() {
   const { WebSocketServer } = await import(pathToFileURL(join(tmp, 'bundle', 'node.js')).href);
-  // Our Node server: echo, and 'close-me <code>' closes from the server side; permessage-deflate on.
+  // permessage-deflate on: the WebSocketStream clients of wasmsocket/web offer it.
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
-  const serverCloses = [];
-  const serverErrors = [];
+  const closes = [];
+  const errors = [];
   wss.on('connection', (ws, req) => {
-    ws.on('error', (e) => serverErrors.push(e.message));
-    ws.on('close', (code) => serverCloses.push({ code, path: req.url }));
+    ws.on('error', (e) => errors.push(e.message));
+    ws.on('close', (code) => closes.push({ code, path: req.url }));
     ws.on('message', (data, isBinary) => {
       const m = !isBinary && /^close-me (\d+)$/.exec(data.toString());
       if (m) ws.close(Number(m[1]), 'server bye');
@@ -344,7 +349,44 @@ async function workerdRuntime() {
     });
   });
   await new Promise((r, j) => { wss.once('listening', r); wss.once('error', j); });
-  const nodePort = wss.address().port;
+  return {
+    port: wss.address().port,
+    /** Records what the server saw of a client's connections: the close codes the scenarios send, and no errors. */
+    async verify(runtime, who) {
+      await new Promise((r) => setTimeout(r, 200));
+      const codes = new Set(closes.map((c) => c.code));
+      for (const code of [1000, 3000, 3001, 4000, 4999, 4002]) {
+        record(runtime, `Node server received close ${code} from the ${who}`, codes.has(code), `saw ${[...codes].join(',')}`);
+      }
+      record(runtime, `Node server reported no errors from the ${who}`, errors.length === 0, errors.join('; '));
+    },
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((r) => wss.close(() => r()));
+    },
+  };
+}
+
+/** runtimes/stream-client.mjs in a project with the packed package: WebSocketStream from wasmsocket/web against our Node server. */
+async function streamClientIn(runtime, cmd, args, project) {
+  copyFileSync(join(ROOT, 'runtimes', 'stream-client.mjs'), join(project, 'stream-client.mjs'));
+  const node = await startNodeEchoServer();
+  try {
+    const out = await run(cmd, [...args, 'stream-client.mjs', String(node.port)], { cwd: project, timeoutMs: 90_000 });
+    const line = out.stdout.split('\n').find((l) => l.startsWith('CHECKS '));
+    if (!line) { record(runtime, 'WebSocketStream client scenarios', false, `no result (exit ${out.code}): ${(out.stderr || out.stdout).slice(-800)}`); return; }
+    const checks = JSON.parse(line.slice('CHECKS '.length));
+    for (const c of checks) record(runtime, `${runtime} WebSocketStream -> Node server: ${c.name}`, c.ok, c.error);
+    note(runtime, `${runtime} client (WebSocketStream from wasmsocket/web of the packed package) against our Node server: ${checks.filter((c) => c.ok).length} of ${checks.length} scenarios passed`);
+    await node.verify(runtime, `${runtime} client`);
+  } finally {
+    await node.close();
+  }
+}
+
+async function workerdRuntime() {
+  const node = await startNodeEchoServer();
+  const nodePort = node.port;
   let w;
   try {
     await bundleWorker(await packedProject('workerd'));
@@ -366,19 +408,12 @@ async function workerdRuntime() {
     } catch (e) {
       record('workerd', 'workerd client scenarios', false, e.message);
     }
-    // What our Node server saw of those connections.
-    await new Promise((r) => setTimeout(r, 200));
-    const codes = new Set(serverCloses.map((c) => c.code));
-    for (const code of [1000, 3000, 3001, 4000, 4999, 4002]) {
-      record('workerd', `Node server received close ${code} from the workerd client`, codes.has(code), `saw ${[...codes].join(',')}`);
-    }
-    record('workerd', 'Node server reported no errors from the workerd client', serverErrors.length === 0, serverErrors.join('; '));
+    await node.verify('workerd', 'workerd client');
   } catch (e) {
     record('workerd', 'workerd serve', false, e.message);
   } finally {
     if (w) await w.stop();
-    for (const c of wss.clients) c.terminate();
-    await new Promise((r) => wss.close(() => r()));
+    await node.close();
   }
 }
 
@@ -441,10 +476,10 @@ async function main() {
     record('deno', 'deno check: the Deno echo server, wasmsocket/web and the codec type-check with Deno\'s own types', checked.code === 0,
       (checked.stderr + checked.stdout).slice(-800));
     await echoServerRuntime('deno', BIN('deno'),
-      ['run', '--allow-net=127.0.0.1', '--allow-env=WASMSOCKET_FORCE_SCALAR'],
+      ['run', '--allow-net=127.0.0.1', '--allow-env=WASMSOCKET_FORCE_SCALAR'], ['run', '--allow-net=127.0.0.1'],
       ['run', '--allow-read', '--allow-env=WASMSOCKET_FORCE_SCALAR'], nodeRef);
   });
-  await step('bun', () => echoServerRuntime('bun', BIN('bun'), [], [], nodeRef));
+  await step('bun', () => echoServerRuntime('bun', BIN('bun'), [], [], [], nodeRef));
   await step('workerd', workerdRuntime);
   await step('chromium', chromiumRuntime);
 

@@ -12,34 +12,17 @@ import utf8 from '../../test/vectors/utf8.json';
 import roundtrip from '../vectors/roundtrip.json';
 import deflate from '../vectors/deflate.json';
 import { connect } from 'cloudflare:sockets';
-import { Connection, StreamTransport, WebSocketError, WebSocketStream, clientHandshake } from 'wasmsocket/web';
+import { Connection, StreamTransport, clientHandshake } from 'wasmsocket/web';
+import { streamClientScenarios } from '../stream-client.mjs';
 
 const DATA: Record<string, unknown> = { rfc6455, utf8, roundtrip, deflate };
 const te = new TextEncoder();
 
 interface Check { name: string; ok: boolean; error?: string }
 
-function seeded(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; out[i] = x >>> 24; }
-  return out;
-}
-
 function same(a: Uint8Array, b: Uint8Array, what: string): void {
   if (a.length !== b.length) throw new Error(`${what}: ${a.length} bytes, expected ${b.length}`);
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) throw new Error(`${what}: byte ${i} differs`);
-}
-
-type Chunk = string | Uint8Array;
-
-/** Reads the next message, bounded. */
-async function next(reader: ReadableStreamDefaultReader<Chunk>, ms = 5000): Promise<Chunk> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const r = await Promise.race([reader.read(), new Promise<never>((_, j) => { timer = setTimeout(() => j(new Error(`no message within ${ms} ms`)), ms); })])
-    .finally(() => clearTimeout(timer));
-  if (r.done) throw new Error('the readable ended');
-  return r.value;
 }
 
 function bounded<R>(p: Promise<R>, what: string, ms = 5000): Promise<R> {
@@ -49,31 +32,11 @@ function bounded<R>(p: Promise<R>, what: string, ms = 5000): Promise<R> {
 }
 
 async function clientScenarios(port: number): Promise<Check[]> {
-  const checks: Check[] = [];
+  // WebSocketStream from wasmsocket/web over connect() from cloudflare:sockets (what its workerd entry registers).
+  const checks: Check[] = await streamClientScenarios(port, 'workerd');
   const check = async (name: string, fn: () => Promise<void>) => {
     try { await fn(); checks.push({ name, ok: true }); } catch (e) { checks.push({ name, ok: false, error: String((e as Error)?.message ?? e) }); }
   };
-  // WebSocketStream from wasmsocket/web: over connect() from cloudflare:sockets (what its workerd entry registers).
-  const open = async () => {
-    const ws = new WebSocketStream(`ws://127.0.0.1:${port}/workerd`);
-    const { readable, writable } = await bounded(ws.opened, 'opened');
-    return { ws, reader: readable.getReader(), writer: writable.getWriter() };
-  };
-  const echo = (name: string, payload: string | Uint8Array) => check(name, async () => {
-    const { ws, reader, writer } = await open();
-    await writer.write(payload);
-    const m = await next(reader);
-    if (typeof m !== typeof payload) throw new Error(`a ${typeof m} came back for a ${typeof payload}`);
-    if (typeof payload === 'string') { if (m !== payload) throw new Error('text differs'); }
-    else same(m as Uint8Array, payload, 'echo');
-    ws.close({ closeCode: 1000 });
-    await bounded(ws.closed, 'closed');
-  });
-
-  await echo('text echo', 'hello from workerd ✓');
-  await echo('binary echo (1 KiB)', seeded(1024, 1));
-  await echo('binary echo (64 KiB)', seeded(64 * 1024, 2));
-  await echo('text echo (64 KiB, multi-byte)', 'ü✓😀 '.repeat(6554));
   await check('ping -> pong with the same payload (Connection from wasmsocket/web on a connect() socket)', async () => {
     // WebSocketStream has no ping; the package's lower layer does.
     const socket = connect({ hostname: '127.0.0.1', port });
@@ -94,49 +57,6 @@ async function clientScenarios(port: number): Promise<Check[]> {
     conn.close(1000);
     await bounded(running, 'the connection to end');
     if (closed?.code !== 1000) throw new Error(`closed ${JSON.stringify(closed)}`);
-  });
-  for (const code of [1000, 3000, 4000, 4999]) {
-    await check(`close ${code}: the server echoes code and reason`, async () => {
-      const { ws } = await open();
-      ws.close({ closeCode: code, reason: `workerd ${code}` });
-      const c = await bounded(ws.closed, 'closed');
-      if (c.closeCode !== code || c.reason !== `workerd ${code}`) throw new Error(`close ${c.closeCode} '${c.reason}'`);
-    });
-  }
-  await check('writable.abort(WebSocketError 3001) closes with its code and reason', async () => {
-    const { ws, writer } = await open();
-    await writer.abort(new WebSocketError('', { closeCode: 3001, reason: 'aborted' })).catch(() => {});
-    const c = await bounded(ws.closed, 'closed');
-    if (c.closeCode !== 3001 || c.reason !== 'aborted') throw new Error(`close ${c.closeCode} '${c.reason}'`);
-  });
-  await check('server-initiated close 4002: reported, and answered', async () => {
-    const { ws, reader, writer } = await open();
-    await writer.write('close-me 4002');
-    const end = await bounded(reader.read(), 'end of the readable');
-    if (!end.done) throw new Error('a message instead of the end');
-    const c = await bounded(ws.closed, 'closed');
-    if (c.closeCode !== 4002 || c.reason !== 'server bye') throw new Error(`close ${c.closeCode} '${c.reason}'`);
-  });
-  await check('permessage-deflate negotiated (WebSocketStream offers it); 200 KB of text compressed both ways', async () => {
-    const ws = new WebSocketStream(`ws://127.0.0.1:${port}/workerd`);
-    const { readable, writable, extensions } = await bounded(ws.opened, 'opened');
-    if (!extensions.includes('permessage-deflate')) throw new Error(`extensions: '${extensions}'`);
-    const text = 'workerd compresses this line, the Node server too; '.repeat(4000);
-    const reader = readable.getReader();
-    await writable.getWriter().write(text);
-    if ((await next(reader)) !== text) throw new Error('text differs');
-    ws.close({ closeCode: 1000 });
-    await bounded(ws.closed, 'closed');
-  });
-  await check('100 messages echoed in order', async () => {
-    const { ws, reader, writer } = await open();
-    for (let i = 0; i < 100; i++) void writer.write(`#${i}`);
-    for (let i = 0; i < 100; i++) {
-      const m = await next(reader);
-      if (m !== `#${i}`) throw new Error(`message ${i} is ${String(m)}`);
-    }
-    ws.close();
-    await bounded(ws.closed, 'closed');
   });
   return checks;
 }
