@@ -232,6 +232,40 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     expect(cb.texts()).toEqual(['before', 'after']); // the outage's messages never reached b: stated, counted at a
   }, 90_000);
 
+  it('redis-server frozen (SIGSTOP): publishes past maxPendingBytes are dropped and counted, local delivery goes on, all resumes on SIGCONT', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(async () => { redis.proc?.kill('SIGCONT'); await redis.stop(); });
+    const prefix = `f${process.pid}`;
+    const MAX_PENDING = 256 * 1024;
+    const [a, b] = await Promise.all([0, 1].map(() => BrokerNode.start({ url: redis.url, prefix, maxPendingBytes: MAX_PENDING })));
+    cleanups.push(() => a!.stop(), () => b!.stop());
+    const ca = await Client.connect(a!.url), cb = await Client.connect(b!.url);
+    cleanups.push(() => ca.close(), () => cb.close());
+    await ca.subscribe('room');
+    await cb.subscribe('room');
+    await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both subscribed');
+
+    redis.proc!.kill('SIGSTOP'); // connected, never answering: the case an offline queue would not catch
+    // 2,000 x 1 KiB = 2 MiB into a Redis that does not answer: at most 256 KiB (plus what the
+    // kernel's socket buffers took) waits for an answer; the rest is dropped and counted.
+    const burst = await a!.call('burst', { topic: 'room', prefix: `${'y'.repeat(1024)}-`, count: 2000 });
+    expect(burst.local).toBe(2000);
+    await eventually(() => ca.messages.length, (n) => n === 2000, 'local delivery while Redis is frozen');
+    const m = await a!.metrics();
+    expect(m.pendingBytes).toBeLessThanOrEqual(MAX_PENDING);
+    expect(m.pendingBytes).toBeGreaterThan(0);
+    expect(m.dropped).toBeGreaterThan(0);
+
+    redis.proc!.kill('SIGCONT');
+    const settled = await eventually(() => a!.metrics(), (x) => x.pendingBytes === 0, 'pending publishes answered');
+    expect(settled.published + settled.dropped).toBe(2000); // each publish accounted for once
+    ca.messages.length = 0;
+    cb.messages.length = 0;
+    await a!.publish('room', 'thawed');
+    await eventually(() => cb.texts(), (t) => t.includes('thawed'), 'delivery resumes');
+    expect(a!.alive && b!.alive).toBe(true);
+  }, 90_000);
+
   it('Streams mode: a process cut off from Redis delivers what it missed on reconnect, in order, exactly once; MAXLEN bounds the stream', async () => {
     const redis = await RedisServer.start();
     cleanups.push(() => redis.stop());
