@@ -201,6 +201,10 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both subscribed');
     await a!.publish('room', 'before');
     await eventually(() => cb.texts(), (t) => t.join() === 'before', 'before reaches b');
+    const cb2 = await Client.connect(b!.url);
+    cleanups.push(() => cb2.close());
+    await cb2.subscribe('room3');
+    await eventually(() => numsub(redis, `${prefix}:t:room3`), (n) => n === 1, 'room3 subscribed');
 
     await redis.kill();
     await eventually(() => a!.metrics(), (m) => !m.connected, 'a notices the outage');
@@ -217,11 +221,16 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     expect(during.metrics.dropped).toBe(2000 + OUTAGE);
     expect(during.metrics.pendingBytes).toBe(0);
     expect(during.heapUsed - heapBefore).toBeLessThan(4 * 1024 * 1024); // held, it would be 50 MB
+    // Topics change while Redis is down: b's socket leaves room3 for room2.
+    await cb2.unsubscribe('room3');
+    await cb2.subscribe('room2');
     await sleep(1500); // an outage of a couple of seconds: reconnect attempts back off
     expect(a!.alive && b!.alive).toBe(true);
 
     await redis.restart();
+    await eventually(() => numsub(redis, `${prefix}:t:room2`), (n) => n === 1, 'b subscribed to the topic it took up during the outage');
     await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both resubscribed after the restart');
+    await eventually(() => numsub(redis, `${prefix}:t:room3`), (n) => n === 0, 'room3, left during the outage, not followed after it');
     await eventually(() => a!.metrics(), (m) => m.connected, 'a reconnected');
     const m = await a!.metrics();
     expect(m.reconnects).toBeGreaterThan(0);
