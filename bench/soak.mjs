@@ -83,7 +83,12 @@ async function soak() {
       this.seq = 0;
       this.expect = []; // what the echoes must be, in order
       const ws = this.ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
-      ws.on('open', () => { this.open = true; this.openedAt = Date.now(); onOpen(); });
+      ws.on('open', () => {
+        this.open = true;
+        this.openedAt = Date.now();
+        onOpen();
+        if (stopping) ws.close(1000); // a reconnect that completed after the hold ended
+      });
       ws.on('error', () => { totals.errors++; });
       ws.on('message', (data, isBinary) => this.onEcho(data, isBinary));
       ws.on('close', () => {
@@ -173,7 +178,8 @@ async function soak() {
   totals.lost += owed();
   for (const c of clients) c.expect = [];
   for (const c of clients) if (c.open) c.ws.close(1000);
-  await until(() => clients.every((c) => !c.open), 30_000, 'clients to close').catch((e) => console.error(`soak: ${e.message}`));
+  await until(() => clients.every((c) => !c.open && c.ws.readyState === WebSocket.CLOSED), 30_000,
+    () => `clients to close (${clients.filter((c) => c.ws.readyState !== WebSocket.CLOSED).length} still not closed)`).catch((e) => console.error(`soak: ${e.message}`));
   const s = await until(async () => (await stats()).clients === 0, 30_000, 'server to see every close').catch(() => undefined);
   void s;
   await sleep(500);
@@ -201,7 +207,7 @@ function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 async function until(cond, ms, what) {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await sleep(20);
   }
 }

@@ -112,11 +112,12 @@ describe('server-wide memory budget', () => {
       // read that crossed it is the closed peer's alone: the others held at most the limit.
       expect(Math.max(...bytesSampled)).toBeLessThanOrEqual(BUDGET);
       expect(othersMax).toBeLessThanOrEqual(BUDGET);
-      // The process: budget plus a constant measured here: +113 MiB over the
+      // The process: budget plus a constant measured here: 97-113 MiB over the
       // budget at peak in fragment mode (the grown-out message buffers the GC
-      // has not collected yet, 200 sockets' read buffers), ~1 MiB in frame mode
-      // (an announced frame's buffer is never touched). Bound: 192 MiB.
-      expect(peak).toBeLessThan(BUDGET + 192 * MiB);
+      // has not collected yet, 200 sockets' read buffers), under 5 MiB in frame
+      // mode (an announced frame's buffer is never touched). Bound: 256 MiB,
+      // with room for a loaded machine's GC timing (unbounded: 12.5 GiB).
+      expect(peak).toBeLessThan(BUDGET + 256 * MiB);
     }, 300_000);
   }
 
