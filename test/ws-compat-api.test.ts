@@ -309,3 +309,59 @@ describe('client options ws users pass', () => {
     expect(ws.readyState).toBe(WebSocket.CLOSED);
   });
 });
+
+describe('the raw socket, as ws programs use it', () => {
+  it('a prepended data listener sees each read before the message; bytes pushed into the socket are decoded', async () => {
+    await withServer({}, async (wss, url) => {
+      const ws = new WebSocket(url);
+      const [server] = await withTimeout(once(wss, 'connection'), T, 'connection');
+      const s = server as WebSocket;
+      await withTimeout(once(ws, 'open'), T, 'open');
+      const seen: number[] = [];
+      s._socket!.prependListener('data', (c: Buffer) => seen.push(c.length));
+      const first = next(s, 'message');
+      let seenAtMessage = -1;
+      s.once('message', () => { seenAtMessage = seen.length; });
+      ws.send('tap');
+      await first;
+      expect(seenAtMessage).toBeGreaterThan(0);
+      // A masked text frame pushed by the program itself, as ws's users and tests do.
+      const pushed = next(s, 'message');
+      s._socket!.push(Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69]));
+      const [msg] = await pushed;
+      expect(String(msg)).toBe('hi');
+      ws.terminate();
+    });
+  });
+
+  it('a send callback that throws does not stall sends on other connections', async () => {
+    await withServer({}, async (wss, url) => {
+      const a = new WebSocket(url);
+      const b = new WebSocket(url);
+      await Promise.all([next(a, 'open'), next(b, 'open')]);
+      const received = new Map<WebSocket, string[]>();
+      for (const s of wss.clients) { const list: string[] = []; received.set(s, list); s.on('message', (m) => list.push(String(m))); }
+      // The throw surfaces as an uncaught exception (as in ws); catch it here instead of failing the run.
+      const saved = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      const thrown = new Promise<Error>((r) => process.once('uncaughtException', r));
+      try {
+        // a's socket is gone before the tick's flush: its callback runs (and throws) inside the flush.
+        a.send('first', () => { throw new Error('user callback failed'); });
+        b.send('same tick');
+        a.terminate();
+        expect((await withTimeout(thrown, T, 'the thrown error')).message).toBe('user callback failed');
+      } finally {
+        process.removeAllListeners('uncaughtException');
+        for (const l of saved) process.on('uncaughtException', l);
+      }
+      // The other connection's bytes of that tick went out, and it still sends afterwards.
+      b.send('after');
+      const lists = [...received.values()];
+      await withTimeout((async () => { while (!lists.some((l) => l.at(-1) === 'after')) await new Promise((r) => setTimeout(r, 5)); })(), T, "'after'");
+      expect(lists.find((l) => l.at(-1) === 'after')).toEqual(['same tick', 'after']);
+      a.terminate();
+      b.terminate();
+    });
+  });
+});

@@ -39,8 +39,17 @@ function newBatch(size: number): Buffer {
 // broadcast to 256 sockets queued 256 ticks before (1.4% of its profile).
 const due: Sender[] = [];
 function flushDue(): void {
-  for (let i = 0; i < due.length; i++) due[i].flush();
-  due.length = 0;
+  let i = 0;
+  try {
+    for (; i < due.length; i++) due[i].flush();
+    due.length = 0;
+  } catch (err) {
+    // A write callback that throws (a user's) must not leave `due` non-empty:
+    // no sender would ever schedule a flush again. The rest flush next tick.
+    due.splice(0, i + 1);
+    if (due.length > 0) process.nextTick(flushDue);
+    throw err;
+  }
 }
 
 export class Sender {

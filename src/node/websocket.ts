@@ -233,8 +233,11 @@ export class WebSocket extends WebSocketEventTarget {
     // 'data' way.
     if (head.length > 0 || !transport.readDirect?.(socket, this._decoder.readTarget(), socketOnRead)) {
       if (head.length > 0) socket.unshift(head);
-      socket.on('data', socketOnData);
     }
+    // 'data' is listened to on the direct path too: bytes a program pushes into
+    // the socket itself (socket.push/unshift, as ws users and tests do) still
+    // reach the decoder.
+    socket.on('data', socketOnData);
     socket.on('close', socketOnClose);
     socket.on('end', socketOnEnd);
     socket.on('error', socketOnError);
@@ -812,7 +815,12 @@ export function abortHandshake(ws: WebSocket, message: string, ErrorType: ErrorC
   });
 }
 
+// Set while a direct read is shown to wire taps as a 'data' event: our own
+// 'data' listener must not decode those bytes a second time.
+let tapping = false;
+
 function socketOnData(this: SocketWithWs, chunk: Buffer): void {
+  if (tapping) return;
   const ws = this[kWs]!;
   ws._heard = true;
   (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
@@ -824,11 +832,15 @@ function socketOnRead(this: SocketWithWs, n: number): void {
   const ws = this[kWs]!;
   ws._heard = true;
   const decoder = (ws as unknown as { _decoder: FrameDecoder })._decoder;
-  // Someone else listens to the raw socket (a wire tap, as with 'data' reads):
-  // they get a copy of each read, after the decoder has had it.
-  const tap = this.listenerCount('data') > 0 ? Buffer.from(decoder.readTarget().subarray(0, n)) : null;
+  // Someone else listens to the raw socket (a wire tap, as with 'data' reads;
+  // socketOnData is ours): they get a copy of each read, before the decoder has
+  // it, as a prepended 'data' listener would with ws.
+  if (this.listenerCount('data') > 1) {
+    const tap = Buffer.from(decoder.readTarget().subarray(0, n));
+    tapping = true;
+    try { this.emit('data', tap); } finally { tapping = false; }
+  }
   decoder.pushRead(n);
-  if (tap !== null) this.emit('data', tap);
   afterRead(ws);
 }
 
