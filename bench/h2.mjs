@@ -3,12 +3,16 @@
 // same server code, side by side in one run:
 //
 //   node bench/h2.mjs [--conns 10000] [--sessions 4] [--echo-conns 64] [--inflight 16] [--seconds 3] [--rounds 2]
+//                     [--bare] [--idle-only]
 //
 // idle: server RSS / heap growth per open WebSocket (after GC), --conns sockets
 //       over --sessions HTTP/2 connections vs --conns TCP connections.
 // echo: 32-byte text echo, --echo-conns sockets x --inflight messages in flight,
 //       over TCP (one connection each) vs over HTTP/2 (all on one connection).
 // Cleartext both ways (h2c with prior knowledge vs ws://), so TLS is not measured.
+// --bare adds the idle rows of bare Node (no WebSocket library on the server: a net
+// server writing the 101 by hand, an http2 server answering 200 and holding the
+// stream), so the difference shows what Node itself spends per socket.
 // The server is a child process (node --expose-gc, this file with --serve); the
 // load generator is this process. Bounded: every phase has a deadline.
 import { fork } from 'node:child_process';
@@ -25,7 +29,27 @@ if (args.includes('--serve')) {
   // ---- the server ----
   const kind = args[args.indexOf('--serve') + 1];
   let wss, server;
-  if (kind === 'h2') {
+  const held = new Set();
+  if (kind === 'bare-h2') {
+    server = http2.createServer({ settings: { maxConcurrentStreams: 100_000, enableConnectProtocol: true } });
+    server.on('stream', (stream) => { held.add(stream); stream.on('error', () => {}); stream.respond({ ':status': 200 }); });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+  } else if (kind === 'bare-tcp') {
+    const net = await import('node:net');
+    const { createHash } = await import('node:crypto');
+    server = net.createServer((socket) => {
+      held.add(socket);
+      socket.on('error', () => {});
+      socket.once('data', (d) => {
+        const key = /sec-websocket-key: *([^\r]+)/i.exec(d.toString('latin1'))[1];
+        const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+  } else if (kind === 'h2') {
     server = http2.createServer({ settings: { maxConcurrentStreams: 100_000 } });
     wss = new WebSocketServer({ server, perMessageDeflate: false });
     server.listen(0, '127.0.0.1');
@@ -34,7 +58,7 @@ if (args.includes('--serve')) {
     wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
     await once(wss, 'listening');
   }
-  wss.on('connection', (ws) => {
+  wss?.on('connection', (ws) => {
     ws.on('error', () => {});
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   });
@@ -42,7 +66,7 @@ if (args.includes('--serve')) {
     if (m.cmd === 'mem') {
       for (let i = 0; i < 3; i++) globalThis.gc();
       const u = process.memoryUsage();
-      process.send({ id: m.id, rss: u.rss, heapUsed: u.heapUsed, clients: wss.clients.size, cpu: process.cpuUsage() });
+      process.send({ id: m.id, rss: u.rss, heapUsed: u.heapUsed, clients: wss ? wss.clients.size : held.size, cpu: process.cpuUsage() });
     } else if (m.cmd === 'exit') process.exit(0);
   });
   process.on('disconnect', () => process.exit(0));
@@ -73,12 +97,13 @@ function within(ms, what, p) {
 async function openMany(kind, port, count, sessions) {
   const list = [];
   const h2 = [];
-  if (kind === 'h2') for (let i = 0; i < sessions; i++) h2.push(http2.connect(`http://127.0.0.1:${port}`, { settings: { maxConcurrentStreams: 100_000 } }));
+  const h2Kind = kind.endsWith('h2');
+  if (h2Kind) for (let i = 0; i < sessions; i++) h2.push(http2.connect(`http://127.0.0.1:${port}`, { settings: { maxConcurrentStreams: 100_000 } }));
   const BATCH = 500;
   for (let i = 0; i < count; i += BATCH) {
     const batch = [];
     for (let j = i; j < Math.min(count, i + BATCH); j++) {
-      const ws = kind === 'h2'
+      const ws = h2Kind
         ? new WebSocket(`ws://127.0.0.1:${port}/`, { http2: h2[j % sessions], perMessageDeflate: false })
         : new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
       ws.on('error', () => {});
@@ -139,11 +164,12 @@ async function main() {
   const rounds = arg('--rounds', 2);
   console.log(`idle: ${count} WebSockets, TCP (one connection each) vs HTTP/2 (${sessions} connections); cleartext; server RSS/heap growth after GC`);
   for (let r = 0; r < rounds; r++) {
-    for (const kind of ['tcp', 'h2']) {
+    for (const kind of args.includes('--bare') ? ['tcp', 'h2', 'bare-tcp', 'bare-h2'] : ['tcp', 'h2']) {
       const res = await within(180_000, `idle ${kind}`, idle(kind, count, sessions));
-      console.log(`  ${kind.padEnd(3)} round ${r + 1}: ${(res.perSocket / 1024).toFixed(2)} KiB RSS per socket, ${(res.heapPerSocket / 1024).toFixed(2)} KiB heap per socket (${res.clients} open)`);
+      console.log(`  ${kind.padEnd(8)} round ${r + 1}: ${(res.perSocket / 1024).toFixed(2)} KiB RSS per socket, ${(res.heapPerSocket / 1024).toFixed(2)} KiB heap per socket (${res.clients} open)`);
     }
   }
+  if (args.includes('--idle-only')) process.exit(0);
   console.log(`echo: 32 B text, ${echoConns} sockets x ${inflight} in flight, ${seconds} s; TCP vs HTTP/2 (all on one connection)`);
   for (let r = 0; r < rounds; r++) {
     const got = {};
