@@ -375,6 +375,15 @@ describe.skipIf(!HAS_OPENSSL)('WebSocket over HTTP/2, our client against our ser
     expect(String((await nextMessage(ws))[0])).toBe('over 1.1');
   });
 
+  it('ws:// with http2: true tries cleartext HTTP/2 (prior knowledge) and falls back to HTTP/1.1 on a plain server', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    wss.on('connection', (ws, req) => ws.send(`over ${req.httpVersion}`));
+    await withTimeout(once(wss, 'listening'), T, 'listening');
+    cleanup.push(() => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(() => r()); }));
+    const ws = openClient(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`);
+    expect(String((await nextMessage(ws))[0])).toBe('over 1.1');
+  });
+
   it('falls back to HTTP/1.1 when an HTTP/2 server does not advertise extended CONNECT', async () => {
     const { key, cert } = selfSignedCert();
     const server = http2.createSecureServer({ key, cert, allowHTTP1: true });
