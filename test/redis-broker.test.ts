@@ -159,6 +159,28 @@ describe.skipIf(!HAS_REDIS)('Redis broker (pub/sub on one Redis)', () => {
     }
   }, 30_000);
 
+  it('permessage-deflate: each process compresses once for its own deflate peers; plain peers get it plain', async () => {
+    const { nodes: [a, b], prefix } = await nodes(2, { server: { perMessageDeflate: { threshold: 0 } } });
+    const deflated = await client(b!); // ws offers permessage-deflate by default
+    const plain = await Client.connect(b!.url, { perMessageDeflate: false });
+    cleanups.push(() => plain.close());
+    const local = await client(a!);
+    expect(deflated.ws.extensions).toContain('permessage-deflate');
+    expect(plain.ws.extensions).toBe('');
+    for (const c of [deflated, plain, local]) await c.subscribe('news');
+    await eventually(() => numsub(redis, `${prefix}:t:news`), (n) => n === 2, 'both subscribed');
+    const text = 'all the news that fits '.repeat(500);
+    await a!.publish('news', text);
+    await a!.publish('news', 'second');
+    for (const c of [deflated, plain, local]) {
+      await eventually(() => c.messages.length, (n) => n === 2, 'both messages');
+      expect(c.texts()).toEqual([text, 'second']);
+    }
+    // The bytes that crossed b's deflate connection are far fewer than the text.
+    const received = (deflated.ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead;
+    expect(received).toBeLessThan(text.length / 4);
+  }, 30_000);
+
   it('foreign and damaged payloads on our channels are ignored and counted, and delivery goes on', async () => {
     const { nodes: [a, b], prefix } = await nodes(2);
     const cb = await client(b!);
@@ -323,6 +345,7 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     expect(mb.dropped).toBe(5);
     expect(mb.received - receivedBefore).toBe(50 + GAP + 20);
     expect(mb.reconnects).toBeGreaterThan(0);
+    expect(mb.gaps).toBe(0); // back within the window: nothing lost
 
     // MAXLEN ~ 1000: Redis trims whole nodes (stream-node-max-entries, 100), so between 1000 and 1100 stay.
     // (b may read slower than 3000 land at once: what is trimmed before it reads is gone, by design.)
@@ -334,6 +357,38 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     expect(xlen).toBeLessThan(1200);
     expect(Number((await cli(redis.port, 'PTTL', `${prefix}:s:t:room`))[0])).toBeGreaterThan(0);
   }, 120_000);
+
+  it('Streams mode: away longer than the window, a process resumes with what is retained, in order, and counts the gap', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const { TcpProxy } = await import('./helpers/redis.ts');
+    const proxy = await new TcpProxy(redis.port).listen();
+    cleanups.push(() => proxy.close());
+    const prefix = `w${process.pid}`;
+    const options = { mode: 'streams', prefix, maxReconnectDelay: 300, streamMaxLen: 100 };
+    const a = await BrokerNode.start({ ...options, url: redis.url });
+    const b = await BrokerNode.start({ ...options, url: proxy.url });
+    cleanups.push(() => a.stop(), () => b.stop());
+    const cb = await Client.connect(b.url);
+    cleanups.push(() => cb.close());
+    await cb.subscribe('room');
+    await eventually(async () => { await a.publish('room', 'warm'); return cb.texts(); }, (t) => t.includes('warm'), 'a -> b', 10_000);
+    await sleep(300);
+    cb.messages.length = 0;
+    proxy.cut();
+    await eventually(() => b.metrics(), (m) => !m.connected, 'b notices the cut');
+    await a.call('burst', { topic: 'room', prefix: 'm-', count: 1000 });
+    await eventually(() => a.metrics(), (m) => m.pendingBytes === 0, 'a\'s publishes acknowledged');
+    proxy.restore();
+    await eventually(() => cb.texts().at(-1), (t) => t === 'm-999', 'the newest message after reconnect', 20_000);
+    await sleep(300);
+    const got = cb.texts().map((t) => Number(t.slice(2)));
+    // A contiguous run ending at the newest: what MAXLEN ~ 100 kept (100 to 199 entries), each once.
+    expect(got.length).toBeGreaterThanOrEqual(100);
+    expect(got.length).toBeLessThan(200);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => 1000 - got.length + i));
+    expect((await b.metrics()).gaps).toBe(1);
+  }, 90_000);
 });
 
 describe.skipIf(!HAS_REDIS)('Redis broker on a Redis Cluster (sharded pub/sub)', () => {

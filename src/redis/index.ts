@@ -58,6 +58,11 @@ export interface RedisBrokerMetrics {
   ownEchoes: number;
   /** Reconnect attempts. */
   reconnects: number;
+  /**
+   * Streams mode: streams found, after a reconnect, to no longer reach back to where this
+   * process stopped (away longer than the retained window): messages may have been lost.
+   */
+  gaps: number;
   errors: number;
   /** Bytes published and not yet acknowledged. */
   pendingBytes: number;
@@ -78,7 +83,7 @@ export class RedisBroker implements Broker {
   private readonly onError: ((err: Error) => void) | undefined;
   private sink: BrokerSink | null = null;
   private closed = false;
-  private readonly counts = { published: 0, received: 0, delivered: 0, dropped: 0, ignored: 0, ownEchoes: 0, reconnects: 0, errors: 0 };
+  private readonly counts = { published: 0, received: 0, delivered: 0, dropped: 0, ignored: 0, ownEchoes: 0, reconnects: 0, gaps: 0, errors: 0 };
   private pendingBytes = 0;
   /** Resolves once the first connection is made (or failed for good). */
   readonly ready: Promise<void>;
@@ -97,6 +102,7 @@ export class RedisBroker implements Broker {
     const hooks = {
       message: (envelope: Buffer, topic: string | null | undefined) => this.receive(envelope, topic),
       reconnecting: () => { this.counts.reconnects++; },
+      gap: () => { this.counts.gaps++; },
       error: (err: Error) => { this.counts.errors++; this.onError?.(err); },
     };
     this.transport = options.mode === 'streams' ? new StreamsTransport(transportOptions, hooks) : new PubSubTransport(transportOptions, hooks);

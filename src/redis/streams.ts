@@ -25,6 +25,8 @@ export class StreamsTransport implements Transport {
   private blocked = false;
   private closed = false;
   private wake: (() => void) | null = null;
+  /** Set by a reader reconnect: check that each stream still holds the entry after our position. */
+  private checkGaps = false;
   private readonly retry: (n: number) => number;
 
   constructor(private readonly options: TransportOptions, private readonly hooks: TransportHooks) {
@@ -41,7 +43,7 @@ export class StreamsTransport implements Transport {
       c.on('error', (err: Error) => hooks.error(err));
       c.on('reconnecting', () => hooks.reconnecting());
     }
-    this.reader.on('ready', () => { this.readerId = null; this.poke(); });
+    this.reader.on('ready', () => { this.readerId = null; this.checkGaps = true; this.poke(); });
     this.client.on('ready', () => { for (const [key, id] of this.positions) if (id === PENDING) this.locate(key); });
   }
 
@@ -120,6 +122,10 @@ export class StreamsTransport implements Transport {
       if (!this.reader.isReady) { await this.sleep(BLOCK_MS); continue; }
       try {
         this.readerId ??= String(await this.reader.sendCommand(['CLIENT', 'ID']));
+        if (this.checkGaps) {
+          this.checkGaps = false;
+          await this.findGaps();
+        }
         // The streams are listed in the same tick the read is sent, so a change
         // after this point finds `blocked` set and unblocks it.
         const keys: string[] = [];
@@ -137,6 +143,30 @@ export class StreamsTransport implements Transport {
         this.hooks.error(err as Error);
         await this.sleep(this.retry(failures++));
       }
+    }
+  }
+
+  /**
+   * After a disconnect: when a stream no longer holds the entry this process
+   * stopped at (trimmed past it, or the key expired), entries after it may be
+   * gone too. Counted as a gap unless the oldest retained entry is provably the
+   * very next one (same millisecond, next sequence); delivery resumes with what
+   * is retained, in order.
+   */
+  private async findGaps(): Promise<void> {
+    for (const [key, id] of [...this.positions]) {
+      if (id === PENDING || id === '0-0') continue;
+      let first: string | null = null;
+      try {
+        const info = await this.reader.sendCommand(['XINFO', 'STREAM', key]) as Record<string, unknown> | Map<string, unknown>;
+        const entry = (info instanceof Map ? info.get('first-entry') : info['first-entry']) as [unknown, unknown] | null;
+        first = entry ? String(entry[0]) : null;
+      } catch {
+        first = null; // no such key: expired or deleted
+      }
+      if (first !== null && compareIds(first, id) <= 0) continue; // our entry is still there
+      const [ms, seq] = id.split('-');
+      if (first !== `${ms}-${Number(seq) + 1}`) this.hooks.gap();
     }
   }
 
@@ -163,4 +193,11 @@ export class StreamsTransport implements Transport {
     const head = `${this.options.prefix}:s:t:`;
     return key.startsWith(head) ? key.slice(head.length) : undefined;
   }
+}
+
+/** Orders two stream ids ("ms-seq"). */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }

@@ -15,6 +15,8 @@ export interface TransportHooks {
   /** An envelope from Redis; `topic` is what the channel or stream says it carries (undefined: not ours). */
   message(envelope: Buffer, topic: string | null | undefined): void;
   reconnecting(): void;
+  /** Streams mode: after a reconnect, a stream no longer reached back to where this process stopped. */
+  gap(): void;
   error(err: Error): void;
 }
 

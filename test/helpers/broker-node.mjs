@@ -1,6 +1,6 @@
 // One server process for the Redis broker tests (run with `node`, driven over IPC).
 //
-//   node test/helpers/broker-node.mjs '<json RedisBrokerOptions>'
+//   node test/helpers/broker-node.mjs '<json RedisBrokerOptions, plus `server`: WebSocketServer options>'
 //
 // Its WebSocket clients send "sub:<topic>" / "unsub:<topic>" and get "ok:..."
 // back once done. The parent sends {id, op, ...} and gets {id, ...} back:
@@ -10,11 +10,11 @@
 import { WebSocketServer } from '../../dist/index.js';
 import { redisBroker } from '../../dist/redis.js';
 
-const options = JSON.parse(process.argv[2] ?? '{}');
+const { server: serverOptions = {}, ...options } = JSON.parse(process.argv[2] ?? '{}');
 const errors = [];
 const broker = redisBroker({ ...options, onError: (err) => { if (errors.length < 20) errors.push(String(err?.message ?? err)); } });
 // Backpressure room for the 1 MiB message (the default, 1 MiB, would close its recipients).
-const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 2 * 1024 * 1024, maxBackpressure: 4 * 1024 * 1024 });
+const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 2 * 1024 * 1024, maxBackpressure: 4 * 1024 * 1024, ...serverOptions });
 wss.useBroker(broker);
 wss.on('connection', (ws) => {
   ws.on('error', () => {});

@@ -9,7 +9,7 @@ const SCRIPT = fileURLToPath(new URL('./broker-node.mjs', import.meta.url));
 
 export interface Metrics {
   published: number; received: number; delivered: number; dropped: number; ignored: number; ownEchoes: number;
-  reconnects: number; errors: number; pendingBytes: number; subscriptions: number; connected: boolean;
+  reconnects: number; gaps: number; errors: number; pendingBytes: number; subscriptions: number; connected: boolean;
 }
 
 export class BrokerNode {
@@ -67,8 +67,8 @@ export class Client {
     });
   }
 
-  static async connect(url: string): Promise<Client> {
-    const ws = new WS(url, { maxPayload: 4 * 1024 * 1024 });
+  static async connect(url: string, options: WS.ClientOptions = {}): Promise<Client> {
+    const ws = new WS(url, { maxPayload: 4 * 1024 * 1024, ...options });
     await withTimeout(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 5000, `connect ${url}`);
     return new Client(ws);
   }
