@@ -1,9 +1,11 @@
 // The chart `npm run bench` writes (bench/chart.svg): per scenario, throughput as a ratio to ws
 // (ws = 1x) for wasmsocket and for the two ceilings measured in the same run, on a log scale (the
-// ratios run from about 1x to above 10x), with the issue's target marked. Plain SVG text, no
-// dependencies, readable on GitHub and in any browser.
+// ratios run from about 1x to above 10x), with the issue's target marked. A diamond on each bar
+// marks the same ratio per server CPU-second, the steadier view when other work shares the
+// machine. Plain SVG text, no dependencies, readable on GitHub and in any browser.
 
-const COLORS = { ours: '#2b6cb0', unmask: '#9c9c9c', tcp: '#cfcfcf', target: '#c53030', grid: '#e2e2e2', text: '#222' };
+const COLORS = { ours: '#2b6cb0', unmask: '#9c9c9c', tcp: '#cfcfcf', target: '#c53030', grid: '#e2e2e2', text: '#222', cpu: '#111' };
+const SUMMARY_KEY = { ours: 'wasmsocket', unmask: 'ceilingUnmask', tcp: 'ceilingTcp' };
 const BARS = [
   { key: 'ours', label: 'wasmsocket' },
   { key: 'unmask', label: 'ceiling: TCP echo + unmasking only' },
@@ -19,17 +21,23 @@ const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 export function renderChart(summary, meta) {
   const rows = summary.filter((s) => s.kind !== 'idle' && s.ratio != null);
   const value = (s, key) => (key === 'ours' ? s.ratio : s.ceiling?.[key]?.vsWs ?? null);
-  const all = rows.flatMap((s) => BARS.map((b) => value(s, b.key)).concat(s.target?.min ?? [])).filter((v) => v != null && v > 0);
+  const perCpu = (s, key) => {
+    const a = s[SUMMARY_KEY[key]]?.perCpu;
+    const w = s.ws?.perCpu;
+    return a && w ? a / w : null;
+  };
+  const all = rows.flatMap((s) => BARS.flatMap((b) => [value(s, b.key), perCpu(s, b.key)]).concat(s.target?.min ?? []))
+    .filter((v) => v != null && v > 0);
   const lo = 0.5;
   const hi = Math.max(2, ...all) * 1.15;
   const left = 150;
-  const plotW = 560;
+  const plotW = 520;
   const barH = 13;
   const gap = 2;
   const groupH = BARS.length * (barH + gap) + 14;
   const top = 70;
   const height = top + rows.length * groupH + 56;
-  const width = left + plotW + 90;
+  const width = left + plotW + 190;
   const x = (v) => left + (Math.log(Math.max(v, lo)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo)) * plotW;
 
   const out = [];
@@ -54,7 +62,16 @@ export function renderChart(summary, meta) {
       const y = y0 + j * (barH + gap);
       const x0 = x(lo);
       out.push(`<rect x="${x0}" y="${y}" width="${Math.max(1, x(v) - x0).toFixed(1)}" height="${barH}" fill="${COLORS[b.key]}"/>`);
-      out.push(`<text x="${(x(v) + 4).toFixed(1)}" y="${y + barH - 2}" fill="${COLORS.text}">${v.toFixed(2)}x</text>`);
+      const c = perCpu(s, b.key);
+      let labelX = x(v) + 4;
+      if (c != null) {
+        const cx = x(c);
+        const cy = y + barH / 2;
+        out.push(`<path d="M${cx.toFixed(1)} ${cy - 5} l5 5 l-5 5 l-5 -5 z" fill="#fff" stroke="${COLORS.cpu}" stroke-width="1.3"/>`);
+        labelX = Math.max(labelX, cx + 8);
+      }
+      const cpuText = c != null ? ` (${c.toFixed(2)}x per CPU)` : '';
+      out.push(`<text x="${labelX.toFixed(1)}" y="${y + barH - 2}" fill="${COLORS.text}">${v.toFixed(2)}x${cpuText}</text>`);
     });
     if (s.target?.min != null) {
       const tx = x(s.target.min).toFixed(1);
@@ -72,6 +89,9 @@ export function renderChart(summary, meta) {
   }
   out.push(`<line x1="${lx}" y1="${ly - 1}" x2="${lx}" y2="${ly + 11}" stroke="${COLORS.target}" stroke-width="2.5"/>`);
   out.push(`<text x="${lx + 6}" y="${ly + 9}" fill="${COLORS.text}">target</text>`);
+  lx += 56;
+  out.push(`<path d="M${lx} ${ly} l5 5 l-5 5 l-5 -5 z" fill="#fff" stroke="${COLORS.cpu}" stroke-width="1.3"/>`);
+  out.push(`<text x="${lx + 9}" y="${ly + 9}" fill="${COLORS.text}">per server CPU-second</text>`);
   out.push(`<text x="12" y="${height - 8}" fill="#777" font-size="11">${esc(meta.footer)}</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';

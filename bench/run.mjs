@@ -772,7 +772,8 @@ async function main() {
       title: 'Throughput as a ratio to ws (ws = 1x; log scale)',
       subtitle: `npm run bench, ${started.toISOString().slice(0, 10)}, commit ${commit ?? '?'}: medians of ${ROUNDS} interleaved run(s), ` +
         `${DURATION_S} s each, server and load generator on one core each`,
-      footer: `Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs, shared with other work: compare bars, not absolute rates. See bench/README.md.`,
+      footer: `Node ${process.version}, ${os.cpus().length} CPUs; other processes took a median ` +
+        `${fmtPct(median(allRuns.map((r) => r.other)))} of the server's core (the diamonds are steadier then). See bench/README.md.`,
     });
     writeFileSync(chartPath, svg);
     console.log(`wrote ${path.relative(process.cwd(), chartPath) || chartPath}`);
