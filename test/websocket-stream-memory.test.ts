@@ -102,7 +102,7 @@ describe('slow reader: 100 MiB through a WebSocketStream pair, memory bounded on
   it.each([
     ['node', 'package root: WebSocketStream client -> our WebSocketServer + WebSocketStream.from(ws)'],
     ['web', 'wasmsocket/web: WebSocketStream client -> accept() on node:net (Duplex.toWeb)'],
-  ] as const)('%s (%s)', async (mode) => {
+  ] as const)('%s (%s)', async (mode, _label) => {
     const reader = await startReader(mode);
     try {
       const url = `ws://127.0.0.1:${reader.port}/slow`;

@@ -211,7 +211,7 @@ describe('Deno\'s WebSocketStream (deno run --unstable-net) against our server',
     try {
       const out = await new Promise<string>((resolve, reject) => {
         const child = spawn(`${ROOT}node_modules/.bin/deno`, ['run', '--unstable-net', `--allow-net=127.0.0.1:${srv.port}`,
-          'test/peers/deno-websocketstream.ts', String(srv.port)], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+          'test/peers/deno-websocketstream.mjs', String(srv.port)], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d) => { stdout += d; });
