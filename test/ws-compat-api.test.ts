@@ -365,3 +365,27 @@ describe('the raw socket, as ws programs use it', () => {
     });
   });
 });
+
+describe('which messages are compressed (as ws decides)', () => {
+  for (const [name, serverOpts, compressed] of [
+    ['context takeover: every message, however small', { threshold: 1024 }, true],
+    ['no context takeover: only from the threshold up', { threshold: 1024, serverNoContextTakeover: true }, false],
+  ] as const) {
+    it(name, async () => {
+      await withServer({ perMessageDeflate: serverOpts }, async (wss, url) => {
+        const ws = new WebSocket(url, { perMessageDeflate: true });
+        const [server] = await withTimeout(once(wss, 'connection'), T, 'connection');
+        await withTimeout(once(ws, 'open'), T, 'open');
+        const firstBytes: number[] = [];
+        ws._socket!.prependListener('data', (c: Buffer) => firstBytes.push(c[0]));
+        for (const m of ['', 'small']) {
+          const got = next(ws, 'message');
+          (server as WebSocket).send(m);
+          expect(String((await got)[0])).toBe(m);
+        }
+        expect(firstBytes.map((b) => (b & 0x40) !== 0)).toEqual([compressed, compressed]);
+        ws.close();
+      });
+    });
+  }
+});

@@ -184,6 +184,15 @@ export class PerMessageDeflate {
   /** Messages smaller than this many bytes should be sent uncompressed. */
   get threshold(): number { return this.minSize; }
 
+  /**
+   * Messages smaller than this are sent uncompressed. As in ws, `threshold`
+   * applies only when our side resets its context per message (no context
+   * takeover): with takeover every message is compressed, since even a small
+   * one costs little once the window holds context (and peers such as
+   * libwebsockets 4.1 mishandle an uncompressed empty message mid-stream).
+   */
+  get sendThreshold(): number { return this.ourNoTakeover ? this.minSize : 0; }
+
   /** Largest inflated message accepted, in bytes (0: no limit). */
   get maxPayload(): number { return this.limit; }
 

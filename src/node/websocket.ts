@@ -448,7 +448,7 @@ export class WebSocket extends WebSocketEventTarget {
     if (this._fragmentOpcode !== 0) return this._fragmentCompressed;
     const len = typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Blob ? data.size
       : (data as ArrayBufferView | ArrayBuffer).byteLength;
-    return len >= this._pmd!.threshold;
+    return len >= this._pmd!.sendThreshold;
   }
 
   // Compresses in this thread (permessage-deflate.ts compressSync) and sends;
@@ -493,7 +493,7 @@ export class WebSocket extends WebSocketEventTarget {
         this._queuedBytes -= size;
         if (!this._canSendQueued()) { this._sendAfterClose(bytes, cb); this._nextSend(); return; }
         const wantCompress = compress && (this._fragmentOpcode !== 0 ? this._fragmentCompressed
-          : (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) >= this._pmd!.threshold);
+          : (typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length) >= this._pmd!.sendThreshold);
         if (!wantCompress) { this._sendNow(bytes, binary, fin, false, cb, mask); this._nextSend(); return; }
         if (this._sendCompressedNow(bytes, binary, fin, cb, mask)) { this._nextSend(); return; }
         const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
