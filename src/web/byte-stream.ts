@@ -94,6 +94,21 @@ export class StreamTransport implements Transport {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
+  /**
+   * After a refused upgrade: discards what the peer still sends until its FIN,
+   * then closes; closeTimeout bounds the wait (no timer outlives the connection).
+   */
+  async discardUntilEnd(): Promise<void> {
+    const timer = setTimeout(() => this.abort(), this.closeTimeout);
+    try {
+      for (;;) if ((await this.reader.read()).done) break;
+    } catch {
+      // reset, or cancelled by the abort
+    }
+    clearTimeout(timer);
+    this.abort();
+  }
+
   /** Bytes handed to write() and not yet taken by the writable. */
   get bufferedAmount(): number { return this.pending; }
 
@@ -177,7 +192,7 @@ export async function serverHandshake(transport: StreamTransport, options: Accep
       // The answer, FIN, and a bounded wait for the peer's FIN.
       transport.write(errorResponse(err)).catch(() => {});
       transport.end();
-      setTimeout(() => transport.abort(), transport.closeTimeout);
+      void transport.discardUntilEnd();
     }
     throw err;
   }
