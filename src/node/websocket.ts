@@ -92,6 +92,29 @@ class Receiver implements DecoderHandler {
 
 const bufferAlloc = (n: number): Uint8Array => Buffer.allocUnsafe(n);
 
+// Whole received messages of 512 B-4 KiB are carved from a 64 KiB slab, as
+// Node's Buffer pool does with 8 KiB: one backing store per ~64 1 KiB messages
+// instead of per 8 (1 KiB echo: 0.81-0.87M msgs per server CPU-second before,
+// 0.83-0.95M after). Below 512 B Node's pool already holds 16+ per store and
+// its allocation is cheaper than Buffer.from(slab) (32 B echo was 3% slower).
+// A kept message pins its slab, as a ws message pins the 64 KiB read it is a
+// view of. Messages still arriving use bufferAlloc (their bytes are counted).
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MIN = 512;
+const SLAB_MAX = 4 * 1024;
+let slab: ArrayBuffer | null = null;
+let slabOff = 0;
+function messageAlloc(n: number): Uint8Array {
+  if (n < SLAB_MIN || n > SLAB_MAX) return Buffer.allocUnsafe(n);
+  if (slab === null || slabOff + n > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE).buffer as ArrayBuffer;
+    slabOff = 0;
+  }
+  const out = Buffer.from(slab, slabOff, n);
+  slabOff = (slabOff + n + 7) & ~7; // 8-byte aligned, as Node's pool
+  return out;
+}
+
 /** A send waiting in the queue; `cb` hears of it if the connection ends first. */
 interface QueuedSend { run: () => void; cb?: WriteCallback }
 /** The async step of the send at the head of the queue (ws's wording when the socket goes away meanwhile). */
@@ -224,7 +247,7 @@ export class WebSocket extends WebSocketEventTarget {
     (socket as SocketWithWs)[kWs] = this;
     this._decoder = new FrameDecoder(new Receiver(this), {
       isServer: this._isServer, maxPayload: opts.maxPayload, perMessageDeflate: pmd !== null,
-      skipUTF8Validation: opts.skipUTF8Validation, alloc: bufferAlloc, isUtf8,
+      skipUTF8Validation: opts.skipUTF8Validation, alloc: bufferAlloc, allocWhole: messageAlloc, isUtf8,
     });
     this._sender = new Sender(socket, !this._isServer, opts.generateMask);
     transport.open(socket);
