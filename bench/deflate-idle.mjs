@@ -1,6 +1,10 @@
 // Server RSS of 1,000 idle permessage-deflate connections, ours vs ws (issue 4).
 //
-//   node bench/deflate-idle.mjs [--count 1000] [--json]
+//   node bench/deflate-idle.mjs [--count 1000] [--json] [--shared]
+//
+// --shared: our server in its shared-compressor mode (perMessageDeflate:
+// { sharedCompressor: true }: one compressor per process, no context takeover
+// on our side); ws as always.
 //
 // Each server runs in its own process (bench/servers/*-echo.mjs --deflate). A
 // client process opens N connections offering permessage-deflate (ws client,
@@ -15,10 +19,12 @@ import WebSocket from 'ws';
 const args = process.argv.slice(2);
 const count = Number(args[args.indexOf('--count') + 1]) || 1000;
 const asJson = args.includes('--json');
+const shared = args.includes('--shared');
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
 function startServer(impl) {
-  const child = fork(here(`./servers/${impl}-echo.mjs`), ['--deflate'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const env = { ...process.env, BENCH_DEFLATE_SHARED: shared && impl === 'wasmsocket' ? '1' : '0' };
+  const child = fork(here(`./servers/${impl}-echo.mjs`), ['--deflate'], { env, execArgv: ['--expose-gc'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   let id = 0;
   const stats = () => new Promise((resolve) => {
     const my = ++id;
@@ -70,5 +76,6 @@ summary.ratio = summary.oursPerConnection / summary.wsPerConnection;
 if (asJson) console.log(JSON.stringify({ results, summary }, null, 2));
 else {
   for (const r of results) console.log(`${r.impl.padEnd(11)} ${count} idle deflate connections: RSS +${((r.rss - r.baseRss) / 1048576).toFixed(1)} MiB, ${(r.perConnection / 1024).toFixed(1)} KiB/connection`);
+  if (shared) console.log('wasmsocket in shared-compressor mode');
   console.log(`median per connection: ws ${(summary.wsPerConnection / 1024).toFixed(1)} KiB, wasmsocket ${(summary.oursPerConnection / 1024).toFixed(1)} KiB, ratio ours/ws ${summary.ratio.toFixed(2)}`);
 }

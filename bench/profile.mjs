@@ -32,12 +32,15 @@ const dir = flag('--keep', null) ?? mkdtempSync(path.join(os.tmpdir(), 'wasmsock
 const SCENARIOS = {
   'echo-32': { kind: 'echo', size: 32, binary: false, conns: 64, inflight: 16, refill: 4 },
   'echo-1k': { kind: 'echo', size: 1024, binary: false, conns: 64, inflight: 16, refill: 4 },
+  'echo-16k': { kind: 'echo', size: 16384, binary: false, conns: 64, inflight: 4 },
   'echo-64k': { kind: 'echo', size: 65536, binary: true, conns: 16, inflight: 4 },
   'echo-1m': { kind: 'echo', size: 1 << 20, binary: true, conns: 4, inflight: 2 },
   broadcast: { kind: 'broadcast', size: 64, binary: false, conns: 256, inflight: 16 },
   setup: { kind: 'setup', concurrency: 16 },
 };
-const scn = SCENARIOS[scenarioName];
+// NAME-deflate: the same with permessage-deflate negotiated (as bench/run.mjs's *-deflate scenarios).
+const deflate = scenarioName.endsWith('-deflate');
+const scn = SCENARIOS[deflate ? scenarioName.slice(0, -'-deflate'.length) : scenarioName];
 if (!scn) {
   console.error(`unknown scenario ${scenarioName}: ${Object.keys(SCENARIOS).join(', ')}`);
   process.exit(2);
@@ -53,7 +56,7 @@ const pin = (cpu, cmd) => (hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] :
 
 const [script, ...extra] = SERVERS[impl];
 const mode = scn.kind === 'broadcast' ? 'broadcast' : scn.kind === 'setup' && impl !== 'ours' && impl !== 'ws' ? 'setup' : 'echo';
-const serverCmd = pin(0, [process.execPath, '--cpu-prof', '--cpu-prof-dir', dir, path.join(BENCH, script), ...extra, '--mode', mode]);
+const serverCmd = pin(0, [process.execPath, '--cpu-prof', '--cpu-prof-dir', dir, path.join(BENCH, script), ...extra, '--mode', mode, ...(deflate ? ['--deflate'] : [])]);
 const server = spawn(serverCmd[0], serverCmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
 const port = await new Promise((resolve, reject) => {
   let buf = '';
@@ -65,7 +68,7 @@ const port = await new Promise((resolve, reject) => {
   server.on('exit', () => reject(new Error('server exited')));
 });
 
-const cfg = { port, ...scn, maskedEcho: impl === 'tcp', warmupMs: 500, durationMs, hardDeadlineMs: durationMs + 30_000 };
+const cfg = { port, ...scn, deflate, maskedEcho: impl === 'tcp', warmupMs: 500, durationMs, hardDeadlineMs: durationMs + 30_000 };
 const lgCmd = pin(1, [process.execPath, path.join(BENCH, 'loadgen.mjs'), JSON.stringify(cfg)]);
 const lg = spawn(lgCmd[0], lgCmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
 const result = await new Promise((resolve) => {

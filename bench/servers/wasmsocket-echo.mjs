@@ -40,7 +40,9 @@ const OPEN = WebSocket?.OPEN ?? 1;
 
 let wss;
 try {
-  wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflate });
+  // BENCH_DEFLATE_SHARED=1: the shared-compressor mode (one compressor per process).
+  const pmd = deflate && process.env.BENCH_DEFLATE_SHARED === '1' ? { sharedCompressor: true } : deflate;
+  wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: pmd });
 } catch (err) {
   out({ ready: false, impl: IMPL, error: `new WebSocketServer failed: ${err?.message ?? err}` });
   process.exit(1);
