@@ -112,11 +112,11 @@ export interface PerMessageDeflateOptions extends DeflateNegotiationOptions {
 
 /**
  * Largest message compressSync() takes, in bytes; bigger ones go to Node's
- * thread pool (compress()). Measured with `npm run bench -- --only
- * echo-64k-deflate,echo-1m-deflate` (see the README's permessage-deflate
- * section): in-thread is faster at 64 KiB and at 1 MiB too on this 2-core
- * machine, so the limit only bounds how long one call may hold the event loop
- * (1 MiB of text: ~28 ms).
+ * thread pool (compress()). `node bench/deflate-engines.mjs`: in-thread is
+ * faster at every size measured (64 KiB: 621 vs 422 messages/s, 1 MiB: 35 vs
+ * 23), and `node bench/profile.mjs echo-1m-deflate ws|ours` shows parity per
+ * message at 1 MiB (34-36 vs 31-36 msgs/s), so the limit only bounds how long
+ * one call may hold the event loop (1 MiB of text: ~28 ms).
  */
 export const SYNC_COMPRESS_MAX = 1 << 20;
 
