@@ -4,11 +4,12 @@
 // SETTINGS_ENABLE_CONNECT_PROTOCOL. The connection is the same core as over
 // TCP, on the HTTP/2 stream transport.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import { STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http';
 import { formatExtensions } from './extension.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
 import { negotiateResponse } from './client-negotiation.js';
 import { closeOnGoaway, h2StreamTransport } from './transport-h2.js';
+import { OriginMemo } from './h2-origin-memo.js';
 import { abortHandshake, type WebSocket } from './websocket.js';
 import { connectionOptions, type ClientOptions } from './client.js';
 
@@ -65,30 +66,50 @@ function leasePooled(origin: string, opts: Opts): Lease {
   };
 }
 
+/** Origins (pool keys) found without WebSockets over HTTP/2: their sockets go straight to HTTP/1.1. */
+export const lacksH2 = new OriginMemo();
+
+/**
+ * ok: the server allows extended CONNECT. lacking: it does not, as far as we
+ * can tell (its settings lack the flag, or it does not speak HTTP/2 at all),
+ * as opposed to a network failure, which says nothing about the server.
+ */
+type Settled = (ok: boolean, lacking: boolean) => void;
 /** Sockets waiting for a session's settings, per session (one set of session listeners however many wait). */
-const waiting = new WeakMap<ClientHttp2Session, Array<(ok: boolean) => void>>();
+const waiting = new WeakMap<ClientHttp2Session, Settled[]>();
 
 /**
  * Calls back with whether the session's peer allows extended CONNECT. The
  * server's SETTINGS is its first frame (RFC 9113 §3.4), so once it has
  * acknowledged ours ('localSettings'), its own are known.
  */
-function whenSettled(session: ClientHttp2Session, cb: (ok: boolean) => void): void {
-  if (session.destroyed || session.closed) { cb(false); return; }
-  if (!session.connecting && !session.pendingSettingsAck) { cb(session.remoteSettings.enableConnectProtocol === true); return; }
+function whenSettled(session: ClientHttp2Session, cb: Settled): void {
+  if (session.destroyed || session.closed) { cb(false, false); return; }
+  if (!session.connecting && !session.pendingSettingsAck) {
+    const ok = session.remoteSettings.enableConnectProtocol === true;
+    cb(ok, !ok);
+    return;
+  }
   let list = waiting.get(session);
   if (list !== undefined) { list.push(cb); return; }
   const cbs = list = [cb];
   waiting.set(session, list);
-  const settle = (ok: boolean): void => {
+  const settle = (ok: boolean, lacking: boolean): void => {
     session.removeListener('localSettings', decide);
     session.removeListener('error', fail);
     session.removeListener('close', fail);
     waiting.delete(session);
-    for (const f of cbs) f(ok);
+    for (const f of cbs) f(ok, lacking);
   };
-  const decide = (): void => settle(!session.destroyed && session.remoteSettings.enableConnectProtocol === true);
-  const fail = (): void => settle(false);
+  const decide = (): void => {
+    if (session.destroyed) return settle(false, false);
+    const ok = session.remoteSettings.enableConnectProtocol === true;
+    settle(ok, !ok);
+  };
+  // A socket-level error (refused, reset, TLS) has a syscall or a TLS code; an
+  // HTTP/2 protocol error means the peer answered in something else (HTTP/1.1).
+  const fail = (err?: Error & { syscall?: string; code?: string }): void =>
+    settle(false, err !== undefined && err.syscall === undefined && (err.code ?? '').startsWith('ERR_HTTP2'));
   session.once('localSettings', decide);
   session.once('error', fail);
   session.once('close', fail);
@@ -99,6 +120,8 @@ export function connectHttp2(ws: WebSocket, url: URL, protocols: Set<string>, op
   const secure = url.protocol === 'wss:';
   const origin = `${secure ? 'https' : 'http'}://${url.host}`;
   const given = typeof opts.http2 === 'object' ? opts.http2 : null;
+  const key = given ? '' : poolKey(origin, opts);
+  if (!given && lacksH2.has(key)) { fallback(); return; }
   const lease: Lease = given ? { session: given, release: () => {} } : leasePooled(origin, opts);
   const session = lease.session;
   let timer: NodeJS.Timeout | null = null;
@@ -108,7 +131,8 @@ export function connectHttp2(ws: WebSocket, url: URL, protocols: Set<string>, op
   // ws.close() while waiting for the session: abortHandshake destroys _req.
   ws._req = { destroy: () => { if (timer) clearTimeout(timer); lease.release(); } } as unknown as ClientRequest;
 
-  whenSettled(session, (ok) => {
+  whenSettled(session, (ok, lacking) => {
+    if (!ok && lacking && !given) lacksH2.add(key);
     if (ws.readyState !== 0) return;
     if (!ok) {
       if (timer) clearTimeout(timer);
@@ -160,16 +184,28 @@ export function connectHttp2(ws: WebSocket, url: URL, protocols: Set<string>, op
       if (ws._req !== (stream as unknown)) return;
       if (timer) clearTimeout(timer);
       stream.removeListener('close', early);
-      ws._req = null;
-      ws.emit('upgrade', { statusCode: Number(res[':status']), headers: res, httpVersion: '2.0' } as unknown as IncomingMessage);
-      if (ws.readyState !== 0) { lease.release(); return; }
       const fail = (message: string): void => {
         lease.release();
         stream.close(http2.constants.NGHTTP2_CANCEL);
         abortHandshake(ws, message);
       };
       const status = Number(res[':status']);
-      if (status !== 200) { pmd?.cleanup(); return fail(`Unexpected server response: ${status}`); }
+      if (status !== 200) {
+        pmd?.cleanup();
+        // As ws over HTTP/1.1: a listener gets (req, res) and owns what follows
+        // (read the body, then ws.terminate()); without one, the socket fails.
+        // Both are the stream: `res` carries statusCode, headers and httpVersion
+        // as an IncomingMessage does, and the body is read from it.
+        const response = Object.assign(stream, {
+          statusCode: status, statusMessage: STATUS_CODES[status] ?? '', headers: res, httpVersion: '2.0', httpVersionMajor: 2, httpVersionMinor: 0,
+        });
+        stream.once('close', () => { lease.release(); if (ws._req === (stream as unknown)) ws._req = null; });
+        if (!ws.emit('unexpected-response', stream, response)) fail(`Unexpected server response: ${status}`);
+        return;
+      }
+      ws._req = null;
+      ws.emit('upgrade', { statusCode: status, headers: res, httpVersion: '2.0' } as unknown as IncomingMessage);
+      if (ws.readyState !== 0) { lease.release(); return; }
       const settled = negotiateResponse(res, protocols, pmd);
       if (typeof settled === 'string') return fail(settled);
       ws._protocol = settled.protocol;

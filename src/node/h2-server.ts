@@ -88,13 +88,13 @@ export function respondAccept(stream: ServerHttp2Stream, lines: string[]): void 
   stream.respond(headers);
 }
 
-/** Refuses a WebSocket CONNECT with an HTTP status and a short text body. */
+/** Refuses a WebSocket CONNECT with an HTTP status and a short body, headers as HTTP/1.1's refusals (handshake.ts httpError). */
 export function respondRefuse(stream: Duplex, code: number, message?: string, extra: Record<string, string> = {}): void {
   const s = stream as ServerHttp2Stream;
   s.on('error', () => {});
   if (s.destroyed || s.headersSent) { s.destroy(); return; }
   const body = message ?? STATUS_CODES[code] ?? 'Error';
-  const headers: Record<string, string | number> = { ':status': code, 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = { ':status': code, 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) };
   for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v;
   s.respond(headers);
   s.end(body);

@@ -301,14 +301,17 @@ export class WebSocketServer extends EventEmitter {
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
     stream.on('error', socketOnError);
     const req = new Http2UpgradeRequest(stream, headers) as unknown as IncomingMessage;
-    const refuse = (code: number, message?: string, extra?: Record<string, string>): void => {
-      stream.removeListener('error', socketOnError);
-      respondRefuse(stream, code, message, extra);
-    };
+    // Bad requests go through the wsClientError hook as over HTTP/1.1 (the
+    // hook's `socket` is the stream: answer with stream.respond()); verifyClient
+    // refusals are answered directly, as ws does.
+    const refuse = (code: number, message?: string, extra?: Record<string, string>): void =>
+      this._refuse(stream, req, code, message, extra, refuseStream);
     if (!isWebSocketConnect(headers)) return refuse(400, 'Not a WebSocket CONNECT (RFC 8441)');
-    // RFC 8441 §5: the version goes in Sec-WebSocket-Version as over HTTP/1.1.
-    if (Number(headers['sec-websocket-version']) !== 13) {
-      return refuse(400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13' });
+    // RFC 8441 §5: the version goes in Sec-WebSocket-Version as over HTTP/1.1,
+    // and is checked the same way (8 and 13 accepted, else 426 listing both).
+    const version = Number(headers['sec-websocket-version']);
+    if (version !== 13 && version !== 8) {
+      return refuse(426, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' });
     }
     if (!headers[':authority']) return refuse(400, 'Missing :authority');
     this._negotiate(req, stream, {
@@ -317,7 +320,7 @@ export class WebSocketServer extends EventEmitter {
       lines: [],
       accept: (lines) => respondAccept(stream, lines),
       refuse,
-      abort: refuse,
+      abort: (code, message, extra) => refuseStream(stream, code, message, extra),
     }, cb);
   }
 
@@ -392,8 +395,7 @@ export class WebSocketServer extends EventEmitter {
     }
     if (this._state > RUNNING) {
       pmd?.cleanup();
-      if (form.transport) return form.refuse(503);
-      return abortUpgrade(socket, 503);
+      return form.abort(503);
     }
     s[kHandled] = true;
     const headers = form.lines;
@@ -436,13 +438,14 @@ export class WebSocketServer extends EventEmitter {
   }
 
   // ws's `wsClientError` hook: the user may answer a bad request themselves.
-  private _refuse(socket: Duplex, req: IncomingMessage, code: number, message?: string, headers?: Record<string, string>): void {
+  private _refuse(socket: Duplex, req: IncomingMessage, code: number, message?: string, headers?: Record<string, string>,
+    answer: typeof abortUpgrade = abortUpgrade): void {
     if (this.listenerCount('wsClientError')) {
       const err = Object.assign(new Error(message ?? http.STATUS_CODES[code]), { code: 'WS_ERR_HANDSHAKE', statusCode: code });
       this.emit('wsClientError', err, socket, req);
       return;
     }
-    abortUpgrade(socket, code, message, headers);
+    answer(socket, code, message, headers);
   }
 
   /**
@@ -496,6 +499,12 @@ export class WebSocketServer extends EventEmitter {
 
 function socketOnError(this: Duplex): void {
   this.destroy();
+}
+
+/** A refusal on an HTTP/2 stream: :status `code`, the message as body, `headers` added. */
+function refuseStream(stream: Duplex, code: number, message?: string, headers?: Record<string, string>): void {
+  stream.removeListener('error', socketOnError);
+  respondRefuse(stream, code, message, headers);
 }
 
 function abortUpgrade(socket: Duplex, code: number, message?: string, headers?: Record<string, string>): void {

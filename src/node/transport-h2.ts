@@ -24,18 +24,27 @@ interface Closable { readyState: number; close(code?: number, reason?: string): 
 const onSession = new WeakMap<object, Set<Closable>>();
 
 /**
- * A GOAWAY on `session` (from the peer) starts the close handshake of every
- * WebSocket on it with 1001: the streams it already carries stay usable until
- * they end (RFC 9113 §6.8), so the handshakes can finish before the session goes.
+ * A GOAWAY on `session`, from the peer or from us (session.close() or
+ * session.goaway() on our side), starts the close handshake of every WebSocket
+ * on it with 1001: the streams it already carries stay usable until they end
+ * (RFC 9113 §6.8), so the handshakes can finish before the session goes.
+ * Node emits no event for a GOAWAY it sends, so the session's own goaway()
+ * (which close() calls) is wrapped, once per session carrying a WebSocket.
  */
 export function closeOnGoaway(session: Http2Session, ws: Closable): void {
   let sockets = onSession.get(session);
   if (sockets === undefined) {
     const set = sockets = new Set();
     onSession.set(session, set);
-    session.once('goaway', () => {
+    const goingAway = (): void => {
       for (const s of set) if (s.readyState === 1) s.close(1001, 'Going away');
-    });
+    };
+    session.once('goaway', goingAway);
+    const send = session.goaway;
+    session.goaway = function (this: Http2Session, ...args: Parameters<Http2Session['goaway']>): void {
+      send.apply(this, args);
+      goingAway();
+    };
   }
   sockets.add(ws);
   ws.once('close', () => sockets.delete(ws));
