@@ -353,6 +353,25 @@ describe('client over HTTP/2: origins without RFC 8441 are remembered', () => {
     expect(conns()).toBe(3);
   });
 
+  it.skipIf(!HAS_OPENSSL)('wss:// to an https server without h2 (TLS refuses ALPN "h2"): remembered too', async () => {
+    const { key, cert } = selfSignedCert();
+    const server = https.createServer({ key, cert });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws) => { echoMessages(ws); ws.on('error', () => {}); });
+    let handshakes = 0;
+    server.on('secureConnection', () => { handshakes++; });
+    let refusedAlpn = 0;
+    server.on('tlsClientError', () => { refusedAlpn++; });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanup.push(() => { for (const c of wss.clients) c.terminate(); server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+    const url = `wss://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    expect(await echoOnce(openClient(url, { ca: cert }), 'one')).toBe('one');
+    expect([refusedAlpn, handshakes]).toEqual([1, 1]);
+    expect(await echoOnce(openClient(url, { ca: cert }), 'two')).toBe('two');
+    expect([refusedAlpn, handshakes]).toEqual([1, 2]);
+  });
+
   it('a network failure is not remembered: once the server is up, h2 is used', async () => {
     const probe = http2.createServer();
     probe.listen(0, '127.0.0.1');

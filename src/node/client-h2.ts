@@ -106,10 +106,12 @@ function whenSettled(session: ClientHttp2Session, cb: Settled): void {
     const ok = session.remoteSettings.enableConnectProtocol === true;
     settle(ok, !ok);
   };
-  // A socket-level error (refused, reset, TLS) has a syscall or a TLS code; an
-  // HTTP/2 protocol error means the peer answered in something else (HTTP/1.1).
+  // A socket-level error (refused, reset, bad certificate) has a syscall or its
+  // own code and says nothing about HTTP/2. These do: an HTTP/2 protocol error
+  // (the peer answered in HTTP/1.1) and a TLS server refusing ALPN "h2".
   const fail = (err?: Error & { syscall?: string; code?: string }): void =>
-    settle(false, err !== undefined && err.syscall === undefined && (err.code ?? '').startsWith('ERR_HTTP2'));
+    settle(false, err !== undefined && err.syscall === undefined &&
+      ((err.code ?? '').startsWith('ERR_HTTP2') || err.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL'));
   session.once('localSettings', decide);
   session.once('error', fail);
   session.once('close', fail);
