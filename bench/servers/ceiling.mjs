@@ -19,6 +19,7 @@
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { serveControl } from './control.mjs';
 
 const args = process.argv.slice(2);
 const argValue = (name) => {
@@ -179,24 +180,4 @@ server.listen(0, '127.0.0.1', () => {
 });
 
 // ---- control channel (as in the other servers) -----------------------------------------------
-function stats(msg) {
-  if (msg.gc && typeof globalThis.gc === 'function') {
-    globalThis.gc();
-    globalThis.gc();
-  }
-  const m = process.memoryUsage();
-  return {
-    id: msg.id, cpu: process.cpuUsage(), t: performance.now(), rss: m.rss, heapUsed: m.heapUsed,
-    heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
-    maxRSS: process.resourceUsage().maxRSS * 1024, clients: open.size, gc: typeof globalThis.gc === 'function',
-  };
-}
-if (typeof process.send === 'function') {
-  process.on('message', (msg) => {
-    if (!msg || typeof msg !== 'object') return;
-    if (msg.cmd === 'stats') process.send(stats(msg));
-    else if (msg.cmd === 'exit') process.exit(0);
-  });
-  process.on('disconnect', () => process.exit(0));
-}
-setTimeout(() => process.exit(3), Number(process.env.BENCH_SERVER_MAX_MS) || 15 * 60_000).unref();
+serveControl(() => open.size);

@@ -14,6 +14,7 @@
 // takes ws's documented loop over wss.clients.
 
 import { createRequire } from 'node:module';
+import { serveControl } from './control.mjs';
 
 const IMPL = 'ws';
 const args = process.argv.slice(2);
@@ -105,32 +106,4 @@ wss.on('listening', () => {
 });
 
 // ---- control channel -------------------------------------------------------------------------
-function stats(msg) {
-  if (msg.gc && typeof globalThis.gc === 'function') {
-    globalThis.gc();
-    globalThis.gc();
-  }
-  const m = process.memoryUsage();
-  return {
-    id: msg.id,
-    cpu: process.cpuUsage(),
-    t: performance.now(),
-    rss: m.rss,
-    heapUsed: m.heapUsed,
-    heapTotal: m.heapTotal,
-    external: m.external,
-    arrayBuffers: m.arrayBuffers,
-    maxRSS: process.resourceUsage().maxRSS * 1024,
-    clients: wss.clients ? wss.clients.size : undefined,
-    gc: typeof globalThis.gc === 'function',
-  };
-}
-if (typeof process.send === 'function') {
-  process.on('message', (msg) => {
-    if (!msg || typeof msg !== 'object') return;
-    if (msg.cmd === 'stats') process.send(stats(msg));
-    else if (msg.cmd === 'exit') process.exit(0);
-  });
-  process.on('disconnect', () => process.exit(0));
-}
-setTimeout(() => process.exit(3), Number(process.env.BENCH_SERVER_MAX_MS) || 15 * 60_000).unref();
+serveControl(() => (wss.clients ? wss.clients.size : undefined));
