@@ -1,4 +1,4 @@
 // CommonJS entry: `require('wasmsocket')` is the WebSocket class itself, as with ws.
-import wsDefault from './index.js';
+import WebSocket from './index.js';
 
-export = wsDefault;
+export = WebSocket;

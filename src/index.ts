@@ -21,9 +21,11 @@ export { routeWebSocketStreams } from './node/h2-server.js';
 export { WebSocketStream, type NodeStreamOptions } from './node/websocket-stream.js';
 export { WebSocketError, type WebSocketOpenInfo, type WebSocketCloseInfo, type WebSocketStreamOptions } from './web/stream-core.js';
 
-// As with ws, the default export is the WebSocket class carrying the rest.
-const wsDefault = Object.assign(WebSocket, {
+// As with ws, the default export is the WebSocket class carrying the rest (its
+// namespace, declared in websocket.ts, types them as @types/ws does).
+Object.assign(WebSocket, {
   WebSocket, WebSocketServer, Server: WebSocketServer, createWebSocketStream, WebSocketStream, WebSocketError,
   MessageEvent, CloseEvent, ErrorEvent,
 });
-export default wsDefault;
+export default WebSocket;
+export type RawData = WebSocket.RawData;

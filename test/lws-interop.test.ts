@@ -105,7 +105,7 @@ describe.skipIf(!bin)('libwebsockets 4.1 with permessage-deflate', () => {
       await withTimeout((async () => { while (got.length < sent.length) await new Promise((r) => setTimeout(r, 5)); })(), T, 'every echo');
       expect(got.map((g) => [g.data.toString('hex'), g.isBinary])).toEqual(sent.map(([m, b]) => [Buffer.from(m).toString('hex'), b]));
       // About 100 KiB went out compressed: far fewer bytes crossed the socket.
-      expect(ws._socket!.bytesWritten).toBeLessThan(20_000);
+      expect((ws._socket as import("node:net").Socket).bytesWritten).toBeLessThan(20_000);
       const closed = once(ws, 'close');
       ws.close(1000, 'done');
       const [code] = await withTimeout(closed, T, 'close');

@@ -5,7 +5,8 @@ import { EventEmitter } from 'node:events';
 
 export class WsEvent {
   readonly type: string;
-  target: unknown;
+  /** The WebSocket that fired the event (typed loosely, as @types/ws users read it as one). */
+  target: any;
   constructor(type: string, target: unknown) {
     this.type = type;
     this.target = target;
@@ -14,11 +15,14 @@ export class WsEvent {
   get srcElement(): unknown { return this.target; }
 }
 
+/** What a message event carries: text as a string, binary per binaryType. */
+export type MessageData = string | Buffer | ArrayBuffer | Buffer[] | Blob;
+
 export class MessageEvent extends WsEvent {
-  readonly data: unknown;
+  readonly data: MessageData;
   constructor(type: string, init: { data?: unknown } = {}, target?: unknown) {
     super(type, target ?? null);
-    this.data = init.data ?? null;
+    this.data = (init.data ?? null) as MessageData;
   }
 }
 
@@ -45,6 +49,8 @@ export class ErrorEvent extends WsEvent {
 }
 
 export type EventListenerLike = ((event: WsEvent) => void) | { handleEvent(event: WsEvent): void };
+/** A handler for one event type (onmessage gets MessageEvents, ...). */
+export type EventHandler<E extends WsEvent> = ((event: E) => void) | { handleEvent(event: E): void };
 
 /** Marks the wrappers addEventListener registers, so removeEventListener and onX find them. */
 export const kListener = Symbol('wasmsocket.listener');
@@ -67,14 +73,14 @@ export abstract class WebSocketEventTarget extends EventEmitter {
   /** CloseEvent.wasClean for the close being reported. */
   protected abstract _wasClean(): boolean;
 
-  get onopen(): EventListenerLike | null { return this._getOn('open'); }
-  set onopen(h: EventListenerLike | null) { this._setOn('open', h); }
-  get onmessage(): EventListenerLike | null { return this._getOn('message'); }
-  set onmessage(h: EventListenerLike | null) { this._setOn('message', h); }
-  get onerror(): EventListenerLike | null { return this._getOn('error'); }
-  set onerror(h: EventListenerLike | null) { this._setOn('error', h); }
-  get onclose(): EventListenerLike | null { return this._getOn('close'); }
-  set onclose(h: EventListenerLike | null) { this._setOn('close', h); }
+  get onopen(): EventHandler<WsEvent> | null { return this._getOn('open'); }
+  set onopen(h: EventHandler<WsEvent> | null) { this._setOn('open', h); }
+  get onmessage(): EventHandler<MessageEvent> | null { return this._getOn('message') as EventHandler<MessageEvent> | null; }
+  set onmessage(h: EventHandler<MessageEvent> | null) { this._setOn('message', h as EventListenerLike | null); }
+  get onerror(): EventHandler<ErrorEvent> | null { return this._getOn('error') as EventHandler<ErrorEvent> | null; }
+  set onerror(h: EventHandler<ErrorEvent> | null) { this._setOn('error', h as EventListenerLike | null); }
+  get onclose(): EventHandler<CloseEvent> | null { return this._getOn('close') as EventHandler<CloseEvent> | null; }
+  set onclose(h: EventHandler<CloseEvent> | null) { this._setOn('close', h as EventListenerLike | null); }
 
   addEventListener(type: string, handler: EventListenerLike | null, options: { once?: boolean } = {}): void {
     if (handler === null || !EVENT_TYPES.includes(type as EventType)) return;

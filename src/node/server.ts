@@ -20,8 +20,8 @@ import {
 import type { Broker } from './broker.js';
 
 export interface VerifyClientInfo { origin: string | undefined; secure: boolean; req: IncomingMessage }
-type VerifyClientSync = (info: VerifyClientInfo) => boolean;
-type VerifyClientAsync = (info: VerifyClientInfo, cb: (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => void;
+export type VerifyClientSync = (info: VerifyClientInfo) => boolean;
+export type VerifyClientAsync = (info: VerifyClientInfo, cb: (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => void;
 
 export interface ServerOptions {
   host?: string;

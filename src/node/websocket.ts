@@ -899,3 +899,50 @@ function socketOnError(this: SocketWithWs): void {
   ws._readyState = CLOSING;
   ws._transport!.abort(this);
 }
+
+// ---- the names @types/ws declares on its default export ----
+// `import WebSocket from 'wasmsocket'` (and `require('wasmsocket')`) is the class
+// carrying this namespace, so programs typed against @types/ws compile unchanged:
+// WebSocket.RawData, WebSocket.ClientOptions, WebSocket.Server, ...
+type WebSocketInstance = WebSocket;
+type WebSocketClass = typeof WebSocket;
+// Module-level names for the namespace's members (a member may not name itself).
+type WsClientOptions = import('./client.js').ClientOptions;
+type WsServerOptions = import('./server.js').ServerOptions;
+type WsPerMessageDeflateOptions = import('./permessage-deflate.js').PerMessageDeflateOptions;
+type WsVerifySync = import('./server.js').VerifyClientSync;
+type WsVerifyAsync = import('./server.js').VerifyClientAsync;
+type WsEventT = import('./events.js').WsEvent;
+type WsMessageEvent = import('./events.js').MessageEvent;
+type WsCloseEvent = import('./events.js').CloseEvent;
+type WsErrorEvent = import('./events.js').ErrorEvent;
+type WsServerClass = typeof import('./server.js').WebSocketServer;
+type WsServerInstance = import('./server.js').WebSocketServer;
+type WsCreateStream = typeof import('./stream.js').createWebSocketStream;
+
+export declare namespace WebSocket {
+  type RawData = Buffer | ArrayBuffer | Buffer[];
+  /** What a message event carries: text as a string, binary per binaryType (a Blob with 'blob'). */
+  type Data = string | Buffer | ArrayBuffer | Buffer[] | Blob;
+  type CertMeta = string | string[] | Buffer | Buffer[];
+  type ClientOptions = WsClientOptions;
+  type ServerOptions = WsServerOptions;
+  type PerMessageDeflateOptions = WsPerMessageDeflateOptions;
+  type VerifyClientCallbackSync = WsVerifySync;
+  type VerifyClientCallbackAsync = WsVerifyAsync;
+  type FinishRequestCallback = (request: ClientRequest, websocket: WebSocketInstance) => void;
+  type Event = WsEventT;
+  type MessageEvent = WsMessageEvent;
+  type CloseEvent = WsCloseEvent;
+  type ErrorEvent = WsErrorEvent;
+  interface WebSocketEventMap { open: WsEventT; error: WsErrorEvent; close: WsCloseEvent; message: WsMessageEvent }
+  interface EventListenerOptions { once?: boolean | undefined }
+  interface AddressInfo { address: string; family: string; port: number }
+  const WebSocket: WebSocketClass;
+  type WebSocket = WebSocketInstance;
+  const WebSocketServer: WsServerClass;
+  type WebSocketServer = WsServerInstance;
+  const Server: WsServerClass;
+  type Server = WsServerInstance;
+  const createWebSocketStream: WsCreateStream;
+}

@@ -33,6 +33,7 @@ export function ensureDist(): void {
     // tsup needs the embedded wasm (src/codec/wasm-bytes.ts), which the full build makes.
     const full = !existsSync(new URL('../../src/codec/wasm-bytes.ts', import.meta.url));
     execFileSync('npm', full ? ['run', 'build'] : ['exec', '--', 'tsup'], { cwd: ROOT, stdio: 'inherit', timeout: 240_000 });
+    if (!full) execFileSync(process.execPath, ['scripts/cjs-types.mjs'], { cwd: ROOT, stdio: 'inherit' });
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
@@ -42,6 +43,9 @@ export function ensureDist(): void {
 export async function buildCjsIfMissing(): Promise<void> {
   if (existsSync(join(ROOT, 'dist/index.cjs'))) return;
   await new Promise<void>((resolve, reject) => {
-    execFile('npx', ['tsup'], { cwd: ROOT, timeout: 120_000 }, (err, _o, stderr) => (err ? reject(new Error(`tsup failed: ${stderr}`)) : resolve()));
+    execFile('npx', ['tsup'], { cwd: ROOT, timeout: 120_000 }, (err, _o, stderr) => {
+      if (err) { reject(new Error(`tsup failed: ${stderr}`)); return; }
+      execFile(process.execPath, ['scripts/cjs-types.mjs'], { cwd: ROOT }, (e) => (e ? reject(e) : resolve()));
+    });
   });
 }
