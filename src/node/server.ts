@@ -103,7 +103,7 @@ interface HandshakeForm {
   accept(lines: string[]): void;
   /** A bad request (HTTP/1.1: the wsClientError hook may answer it). */
   refuse(code: number, message?: string, headers?: Record<string, string>): void;
-  /** A request refused by verifyClient (HTTP/1.1: answered directly, as ws). */
+  /** A request refused by verifyClient or not ours by path: answered directly, as ws. */
   abort(code: number, message?: string, headers?: Record<string, string>): void;
 }
 
@@ -326,7 +326,8 @@ export class WebSocketServer extends EventEmitter {
 
   // What HTTP/1.1 and HTTP/2 share: path, subprotocols, permessage-deflate, verifyClient.
   private _negotiate(req: IncomingMessage, socket: Duplex, form: HandshakeForm, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
-    if (!this.shouldHandle(req)) return form.refuse(400);
+    // Not ours (path): a plain 400 that skips the wsClientError hook, as in ws.
+    if (!this.shouldHandle(req)) return form.abort(400);
 
     const protocolHeader = req.headers['sec-websocket-protocol'];
     let protocols = new Set<string>();
