@@ -163,6 +163,28 @@ describe('sends cut short by the socket going away', () => {
     });
   });
 
+  it('a message compressed in this thread: terminate() in the same tick fails it and those behind it, in order, while CLOSING', async () => {
+    await pair({ perMessageDeflate: true }, async (client, server) => {
+      const calls: string[] = [];
+      let received = 0;
+      server.on('message', () => { received++; });
+      const closed = next(client, 'close');
+      // Under 1 MiB: compressed synchronously, but at the tick's flush, not inside send().
+      client.send('hi', (err) => calls.push(`1 ${client.readyState} ${err?.message}`));
+      client.send('there', { compress: false }, (err) => calls.push(`2 ${client.readyState} ${err?.message}`));
+      client.ping('p', undefined, (err) => calls.push(`3 ${client.readyState} ${err?.message}`));
+      client.terminate();
+      await closed;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(calls).toEqual([
+        '1 2 The socket was closed while data was being compressed',
+        '2 2 The socket was closed while data was being compressed',
+        '3 2 The socket was closed while data was being compressed',
+      ]);
+      expect(received).toBe(0);
+    });
+  });
+
   it('an unreadable Blob fails the send and the connection once; after close it only reaches the callback', async () => {
     // A Blob whose backing store fails to read: a file-backed Blob whose file changed size.
     const { openAsBlob } = await import('node:fs');
@@ -188,5 +210,65 @@ describe('sends cut short by the socket going away', () => {
     } finally {
       unlinkSync(file);
     }
+  });
+});
+
+describe('messages to compress wait for the tick\'s flush (as ws\'s asynchronous deflate does)', () => {
+  it('bufferedAmount counts them by their input bytes right after send(), and is 0 once they are written', async () => {
+    await pair({ perMessageDeflate: true }, async (client) => {
+      client.send('foo');
+      expect(client.bufferedAmount).toBe(3);
+      const written = new Promise<number>((resolve, reject) => client.send('bar', (err) => err ? reject(err) : resolve(client.bufferedAmount)));
+      expect(client.bufferedAmount).toBe(6);
+      expect(await written).toBe(0);
+    });
+  });
+
+  it('compressed, uncompressed, ping, binary and close sent in one tick reach a ws peer in that order', async () => {
+    const { WebSocketServer: WsServer } = await import('ws');
+    const wss = new WsServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
+    await once(wss, 'listening');
+    try {
+      const log: string[] = [];
+      const done = new Promise<void>((resolve) => wss.on('connection', (peer) => {
+        peer.on('message', (data, isBinary) => log.push(`${isBinary ? 'bin' : 'text'} ${String(data).slice(0, 12)} ${String(data).length}`));
+        peer.on('ping', (data) => log.push(`ping ${data}`));
+        peer.on('close', (code) => { log.push(`close ${code}`); resolve(); });
+      }));
+      const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: true });
+      await next(client, 'open');
+      expect(client.extensions).toContain('permessage-deflate');
+      client.send('a'.repeat(3000));
+      client.send('plain', { compress: false });
+      client.ping('p1');
+      client.send(Buffer.alloc(100, 98));
+      client.send('x'.repeat(20), { fin: false });
+      client.ping('p2');
+      client.send('y'.repeat(20));
+      client.close(4000);
+      await withTimeout(done, T, 'peer close');
+      expect(log).toEqual([
+        'text aaaaaaaaaaaa 3000', 'text plain 5', 'ping p1', 'bin bbbbbbbbbbbb 100', 'ping p2',
+        'text xxxxxxxxxxxx 40', 'close 4000',
+      ]);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    }
+  });
+
+  it('30000 compressed sends in one tick: all arrive in order (the queue runs in a loop, not recursion)', async () => {
+    await pair({ perMessageDeflate: true }, async (client, server) => {
+      const n = 30000;
+      let expected = 0;
+      let outOfOrder = 0;
+      const all = new Promise<void>((resolve) => server.on('message', (data) => {
+        if (String(data) !== `message ${expected}`) outOfOrder++;
+        if (++expected === n) resolve();
+      }));
+      for (let i = 0; i < n; i++) client.send(`message ${i}`);
+      await withTimeout(all, T, 'all messages');
+      expect(outOfOrder).toBe(0);
+    });
   });
 });

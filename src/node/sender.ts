@@ -41,7 +41,7 @@ const due: Sender[] = [];
 function flushDue(): void {
   let i = 0;
   try {
-    for (; i < due.length; i++) due[i].flush();
+    for (; i < due.length; i++) due[i].flushTick();
     due.length = 0;
   } catch (err) {
     // A write callback that throws (a user's) must not leave `due` non-empty:
@@ -70,6 +70,8 @@ export class Sender {
   private shared: ArrayBufferLike | null = null;
   private sharedOff = 0;
   private sharedLen = 0;
+  /** The owner's work deferred to this tick's flush (messages to compress), run before the batch is written. */
+  private deferred: (() => void) | null = null;
   /** A plain TCP socket: write() completes synchronously or keeps the buffer in writableLength. */
   private readonly recycle: boolean;
 
@@ -191,7 +193,25 @@ export class Sender {
     if (due.push(this) === 1) process.nextTick(flushDue);
   }
 
-  /** Hands the batch to the socket now. */
+  /**
+   * Runs `fn` at this tick's flush, before the batch goes out (the frames it
+   * adds join the same write). The connection defers compression here: ws
+   * compresses off the send() call, so a close()/terminate() in the same tick
+   * still finds those messages queued.
+   */
+  defer(fn: () => void): void {
+    this.deferred = fn;
+    this.schedule();
+  }
+
+  /** @internal The per-tick flush (flushDue): deferred work first, then the batch. */
+  flushTick(): void {
+    const fn = this.deferred;
+    if (fn !== null) { this.deferred = null; fn(); }
+    this.flush();
+  }
+
+  /** Hands the batch to the socket now (deferred work stays for the tick's flush). */
   flush(): void {
     this.scheduled = false;
     if (this.shared !== null) {
@@ -222,6 +242,7 @@ export class Sender {
   /** Drops what was not written (the connection is gone); callbacks get an error. */
   discard(): void {
     const cbs = this.batchCbs;
+    this.deferred = null;
     this.shared = null;
     this.sharedLen = 0;
     this.batch = null;

@@ -169,6 +169,9 @@ export class WebSocket extends WebSocketEventTarget {
   /** close() was called while sends were queued: the close frame waits behind them (as in ws). */
   private _closeQueued = false;
   private _queuedBytes = 0;
+  /** _nextSend is running the queue; `_sendMore`: a task finished and the next should run. */
+  private _sending = false;
+  private _sendMore = false;
   /** Bytes of sends attempted in CLOSING/CLOSED: ws keeps counting them in bufferedAmount. */
   private _afterCloseBytes = 0;
   /** Broadcast frames waiting for a fragmented send to finish. */
@@ -459,9 +462,8 @@ export class WebSocket extends WebSocketEventTarget {
     const compress = this._pmd !== null && opts.compress !== false;
     const mask = opts.mask;
     const deflate = compress && !(data instanceof Blob) && this._shouldCompress(data);
-    if (deflate && this._sendQueue === null && this._sendCompressedNow(data as string | Buffer, binary, fin, cb, mask)) return;
     if (this._sendQueue !== null || data instanceof Blob || deflate) {
-      this._queueSend(data, binary, fin, compress, cb, mask);
+      this._queueSend(data, binary, fin, compress, cb, mask, deflate);
       return;
     }
     this._sendNow(data as string | Buffer | ArrayBuffer | ArrayBufferView, binary, fin, false, cb, mask);
@@ -506,8 +508,12 @@ export class WebSocket extends WebSocketEventTarget {
     if (fin && opcode === 0) this._releaseHeldFrames();
   }
 
-  // Sends that need async work first (Blob, deflate) go through one ordered queue.
-  private _queueSend(data: SendData, binary: boolean, fin: boolean, compress: boolean, cb?: WriteCallback, mask?: boolean): void {
+  // Sends that need work first (Blob, deflate) go through one ordered queue.
+  // A message to compress is compressed at this tick's flush, not inside
+  // send(): as with ws's deflate, bufferedAmount counts it and a close() or
+  // terminate() in the same tick finds it still queued.
+  private _queueSend(data: SendData, binary: boolean, fin: boolean, compress: boolean, cb?: WriteCallback, mask?: boolean,
+    defer = false): void {
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Blob ? data.size
       : (data as ArrayBufferView).byteLength;
     this._queuedBytes += size;
@@ -537,13 +543,25 @@ export class WebSocket extends WebSocketEventTarget {
       if (data instanceof Blob) this._readBlob(data, cb, next);
       else next(typeof data === 'string' ? data : toBuffer(data as Buffer));
     };
-    this._enqueue({ run, cb });
+    this._enqueue({ run, cb }, defer);
   }
 
-  private _enqueue(task: QueuedSend): void {
-    if (this._sendQueue === null) { this._sendQueue = []; task.run(); }
-    else this._sendQueue.push(task);
+  private _enqueue(task: QueuedSend, defer = false): void {
+    if (this._sendQueue !== null) this._sendQueue.push(task);
+    else if (defer) { this._sendQueue = [task]; this._sender!.defer(this._runDeferred); }
+    else { this._sendQueue = []; task.run(); }
   }
+
+  // The tick's flush reached sends deferred to it. A socket destroyed meanwhile
+  // (terminate) fails them in order with ws's wording, state still CLOSING.
+  private readonly _runDeferred = (): void => {
+    if (this._sendQueue === null) return;
+    if (this._socket === null || this._socket.destroyed) {
+      this._cutShort(new Error(CUT_SHORT.deflate), undefined);
+      return;
+    }
+    this._nextSend();
+  };
 
   // Reads a Blob for the send at the head of the queue. A Blob that cannot be
   // read fails the connection as in ws: callbacks hear the error, 'error' is
@@ -576,11 +594,23 @@ export class WebSocket extends WebSocketEventTarget {
     return this._readyState === OPEN || (this._closeQueued && this._readyState === CLOSING);
   }
 
+  // Runs the queue on. Tasks that finish synchronously (a message compressed in
+  // this thread) call back here: a loop, not recursion, so a tick with
+  // thousands of queued sends does not grow the stack.
   private _nextSend(): void {
-    const q = this._sendQueue;
-    if (q === null) return;
-    const next = q.shift();
-    if (next) next.run(); else this._sendQueue = null;
+    if (this._sending) { this._sendMore = true; return; }
+    this._sending = true;
+    try {
+      do {
+        this._sendMore = false;
+        const q = this._sendQueue;
+        if (q === null) break;
+        const next = q.shift();
+        if (next) next.run(); else this._sendQueue = null;
+      } while (this._sendMore);
+    } finally {
+      this._sending = false;
+    }
   }
 
   private _sendAfterClose(data: SendData | undefined, cb?: WriteCallback): void {
@@ -620,6 +650,17 @@ export class WebSocket extends WebSocketEventTarget {
         else this._sendAfterClose(bytes, cb);
         this._nextSend();
       }) });
+      return;
+    }
+    if (this._sendQueue !== null) {
+      // Behind queued sends (ws orders control frames behind a compressing message too).
+      this._queuedBytes += size;
+      this._sendQueue.push({ cb, run: () => {
+        this._queuedBytes -= size;
+        if (this._canSendQueued()) this._sender!.frame(opcode, payload, true, false, cb, masked);
+        else this._sendAfterClose(payload, cb);
+        this._nextSend();
+      } });
       return;
     }
     this._sender!.frame(opcode, payload, true, false, cb, masked);
