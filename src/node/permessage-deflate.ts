@@ -275,16 +275,7 @@ export class PerMessageDeflate {
    */
   compressSync(data: Uint8Array, fin: boolean): Buffer | null {
     if (this.closed || this.params === null || !this.deflateLane.idle || data.length > SYNC_COMPRESS_MAX) return null;
-    if (this.freshDeflate) {
-      this.freshDeflate = false;
-      if (this.deflateCtx !== null) this.dropDeflate(this.deflateCtx);
-    }
-    let ctx: ZlibContext;
-    try {
-      ctx = this.deflateCtx ?? (this.deflateCtx = this.takeContext('deflate', this.ourNoTakeover, this.deflateOptions));
-    } catch (e) {
-      throw internal(e, 'cannot create the deflate stream');
-    }
+    const ctx = this.deflateContext();
     if (!syncCapable(ctx.stream)) return null;
     let out: Buffer;
     try {
@@ -319,12 +310,7 @@ export class PerMessageDeflate {
    */
   decompressMessageSync(dataWithTail: Uint8Array): Buffer | null {
     if (this.closed || this.params === null || !this.inflateLane.idle || this.inflatedTotal !== 0 || this.inflateEnded) return null;
-    let ctx: ZlibContext;
-    try {
-      ctx = this.inflateCtx ?? (this.inflateCtx = this.takeContext('inflate', this.peerNoTakeover, this.inflateOptions));
-    } catch (e) {
-      throw internal(e, 'cannot create the inflate stream');
-    }
+    const ctx = this.inflateContext();
     if (!syncCapable(ctx.stream)) return null;
     let result: ReturnType<typeof runSync>;
     try {
@@ -409,16 +395,38 @@ export class PerMessageDeflate {
     return noTakeover ? acquireContext(kind, options) : new ZlibContext(kind, null, options);
   }
 
-  private runDeflate(job: Job, done: Done): void {
+  /**
+   * The deflate stream for the next message, shared by the sync and pooled
+   * paths: restarted first when a shared frame went out since (freshDeflate).
+   * Throws a PerMessageDeflateError when zlib cannot make one.
+   */
+  private deflateContext(): ZlibContext {
     if (this.freshDeflate) {
       this.freshDeflate = false;
       if (this.deflateCtx !== null) this.dropDeflate(this.deflateCtx);
     }
+    try {
+      return this.deflateCtx ?? (this.deflateCtx = this.takeContext('deflate', this.ourNoTakeover, this.deflateOptions));
+    } catch (e) {
+      throw internal(e, 'cannot create the deflate stream');
+    }
+  }
+
+  /** The inflate stream for the next message (sync and pooled paths alike). */
+  private inflateContext(): ZlibContext {
+    try {
+      return this.inflateCtx ?? (this.inflateCtx = this.takeContext('inflate', this.peerNoTakeover, this.inflateOptions));
+    } catch (e) {
+      throw internal(e, 'cannot create the inflate stream');
+    }
+  }
+
+  private runDeflate(job: Job, done: Done): void {
     let ctx: ZlibContext;
     try {
-      ctx = this.deflateCtx ?? (this.deflateCtx = this.takeContext('deflate', this.ourNoTakeover, this.deflateOptions));
+      ctx = this.deflateContext();
     } catch (e) {
-      process.nextTick(done, internal(e, 'cannot create the deflate stream'));
+      process.nextTick(done, e);
       return;
     }
     this.deflating = true;
@@ -494,9 +502,9 @@ export class PerMessageDeflate {
     }
     let ctx: ZlibContext;
     try {
-      ctx = this.inflateCtx ?? (this.inflateCtx = this.takeContext('inflate', this.peerNoTakeover, this.inflateOptions));
+      ctx = this.inflateContext();
     } catch (e) {
-      process.nextTick(done, internal(e, 'cannot create the inflate stream'));
+      process.nextTick(done, e);
       return;
     }
     const chunks: Buffer[] = [];
