@@ -5,30 +5,13 @@
 //   node bench/redis-clients.mjs [count]      (starts its own redis-server on a free port)
 //
 // ioredis is not a dependency; `npm install --no-save ioredis` first to include it.
-import { spawn } from 'node:child_process';
-import net from 'node:net';
+import { startRedis } from './redis-server.mjs';
 
 const COUNT = Number(process.argv[2] ?? 100_000);
 const ROUNDS = 3;
 
-async function freePort() {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-const port = await freePort();
-const redisProc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+const { proc: redisProc, url } = await startRedis();
 process.on('exit', () => redisProc.kill());
-// Ready once it accepts a connection.
-for (let i = 0; i < 100; i++) {
-  const ok = await new Promise((r) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
-  if (ok) break;
-  await new Promise((r) => setTimeout(r, 50));
-}
-const url = `redis://127.0.0.1:${port}`;
 const payload = Buffer.alloc(64, 7);
 
 async function nodeRedis() {

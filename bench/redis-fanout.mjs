@@ -10,9 +10,9 @@
 // Flow control: publishing goes in batches; the next batch waits until the
 // subscribers are within a few batches of the published total, so no socket
 // queues more than ~90 KiB and every message counted was delivered (no drops).
-import { fork, spawn, execFileSync } from 'node:child_process';
+import { fork } from 'node:child_process';
+import { startRedis } from './redis-server.mjs';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
@@ -40,14 +40,6 @@ if (!existsSync(here('../dist/redis.js'))) {
   process.exit(0);
 }
 
-async function freePort() {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 function procCpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime
@@ -58,16 +50,6 @@ function onMessage(child, op) {
     const f = (m) => { if (m.op === op) { child.off('message', f); resolve(m); } };
     child.on('message', f);
   });
-}
-
-async function startRedis() {
-  const port = await freePort();
-  const proc = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try { if (execFileSync('/usr/bin/redis-cli', ['-p', String(port), 'PING'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() === 'PONG') break; } catch { /* starting */ }
-    await sleep(50);
-  }
-  return { proc, url: `redis://127.0.0.1:${port}` };
 }
 
 async function runOne(impl, redis) {
