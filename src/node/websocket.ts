@@ -886,7 +886,6 @@ let tapping = false;
 function socketOnData(this: SocketWithWs, chunk: Buffer): void {
   if (tapping) return;
   const ws = this[kWs]!;
-  ws._heard = true;
   (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
   afterRead(ws);
 }
@@ -894,7 +893,6 @@ function socketOnData(this: SocketWithWs, chunk: Buffer): void {
 // A read that landed in the decoder's input area (transport.readDirect).
 function socketOnRead(this: SocketWithWs, n: number): void {
   const ws = this[kWs]!;
-  ws._heard = true;
   const decoder = (ws as unknown as { _decoder: FrameDecoder })._decoder;
   // Someone else listens to the raw socket (a wire tap, as with 'data' reads;
   // socketOnData is ours): they get a copy of each read, before the decoder has
@@ -908,7 +906,9 @@ function socketOnRead(this: SocketWithWs, n: number): void {
   afterRead(ws);
 }
 
+// What every read does after the decoder, on either read path.
 function afterRead(ws: WebSocket): void {
+  ws._heard = true; // the heartbeat counts any inbound bytes as life
   // The budget sees what this read left held (one compare when nothing is held).
   const budget = ws._budget;
   if (budget !== null) {
