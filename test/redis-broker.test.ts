@@ -207,6 +207,24 @@ describe.skipIf(!HAS_REDIS)('Redis broker (pub/sub on one Redis)', () => {
   }, 30_000);
 });
 
+/**
+ * Streams mode on one Redis: process `a` connected directly, process `b`
+ * through a TCP proxy the test can cut, both with stream length `maxLen`.
+ */
+async function streamsPair(tag: string, maxLen: number) {
+  const redis = await RedisServer.start();
+  cleanups.push(() => redis.stop());
+  const { TcpProxy } = await import('./helpers/redis.ts');
+  const proxy = await new TcpProxy(redis.port).listen();
+  cleanups.push(() => proxy.close());
+  const prefix = `${tag}${process.pid}`;
+  const options = { mode: 'streams', prefix, maxReconnectDelay: 300, streamMaxLen: maxLen };
+  const a = await BrokerNode.start({ ...options, url: redis.url });
+  const b = await BrokerNode.start({ ...options, url: proxy.url });
+  cleanups.push(() => a.stop(), () => b.stop());
+  return { redis, proxy, prefix, a, b };
+}
+
 describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
   beforeAll(() => ensureDist(), 240_000);
 
@@ -298,16 +316,7 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
   }, 90_000);
 
   it('Streams mode: a process cut off from Redis delivers what it missed on reconnect, in order, exactly once; MAXLEN bounds the stream', async () => {
-    const redis = await RedisServer.start();
-    cleanups.push(() => redis.stop());
-    const { TcpProxy } = await import('./helpers/redis.ts');
-    const proxy = await new TcpProxy(redis.port).listen();
-    cleanups.push(() => proxy.close());
-    const prefix = `s${process.pid}`;
-    const options = { mode: 'streams', prefix, maxReconnectDelay: 300, streamMaxLen: 1000 };
-    const a = await BrokerNode.start({ ...options, url: redis.url });
-    const b = await BrokerNode.start({ ...options, url: proxy.url });
-    cleanups.push(() => a.stop(), () => b.stop());
+    const { redis, proxy, prefix, a, b } = await streamsPair('s', 1000);
     const ca = await Client.connect(a.url), cb = await Client.connect(b.url);
     cleanups.push(() => ca.close(), () => cb.close());
     await ca.subscribe('room');
@@ -359,16 +368,7 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
   }, 120_000);
 
   it('Streams mode: away longer than the window, a process resumes with what is retained, in order, and counts the gap', async () => {
-    const redis = await RedisServer.start();
-    cleanups.push(() => redis.stop());
-    const { TcpProxy } = await import('./helpers/redis.ts');
-    const proxy = await new TcpProxy(redis.port).listen();
-    cleanups.push(() => proxy.close());
-    const prefix = `w${process.pid}`;
-    const options = { mode: 'streams', prefix, maxReconnectDelay: 300, streamMaxLen: 100 };
-    const a = await BrokerNode.start({ ...options, url: redis.url });
-    const b = await BrokerNode.start({ ...options, url: proxy.url });
-    cleanups.push(() => a.stop(), () => b.stop());
+    const { redis, proxy, prefix, a, b } = await streamsPair('w', 100);
     const cb = await Client.connect(b.url);
     cleanups.push(() => cb.close());
     await cb.subscribe('room');
