@@ -7,14 +7,13 @@
 // and the well-behaved clients lose nothing.
 import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket, MemoryBudget } from '../src/index.ts';
-import { cleanupList, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
+import { cleanupList, closeWss, echoMessages, portWhenListening, rawPeer } from './helpers/servers.ts';
 import { T, sleep, until, withTimeout } from './helpers/wait.ts';
 
 const cleanups = cleanupList({ bestEffort: true, ms: T });
@@ -128,12 +127,7 @@ describe('server-wide memory budget', () => {
     const port = await portWhenListening(wss);
     const events: number[] = [];
     wss.on('budgetExceeded', (_ws, e) => events.push(e.code));
-    const sock = net.connect(port, '127.0.0.1');
-    cleanups.push(() => sock.destroy());
-    await once(sock, 'connect');
-    sock.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-    const [ws] = await withTimeout(once(wss, 'connection'), T, 'connection') as [WebSocket];
+    const { sock, ws } = await rawPeer<WebSocket>(wss, port, cleanups);
     sock.pause();
     const reader = new WsClient(`ws://127.0.0.1:${port}/`);
     cleanups.push(() => reader.terminate());

@@ -5,7 +5,6 @@
 // in a child process, and Chromium's automatic pongs.
 import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import net from 'node:net';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -13,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import { WebSocketServer, WebSocket } from '../src/index.ts';
-import { cleanupList, closeWss, portWhenListening } from './helpers/servers.ts';
+import { cleanupList, closeWss, portWhenListening, rawPeer } from './helpers/servers.ts';
 import { T, sleep, until, withTimeout } from './helpers/wait.ts';
 import { HAS_CHROMIUM, CHROMIUM, launchChromium } from './helpers/chromium.ts';
 
@@ -61,12 +60,7 @@ describe('idle timeout', () => {
   it('a raw TCP peer that stops answering after the handshake is gone within idleTimeout', async () => {
     const IDLE = 800;
     const { wss, port } = await server({ idleTimeout: IDLE });
-    const sock = net.connect(port, '127.0.0.1');
-    cleanups.push(() => sock.destroy());
-    await once(sock, 'connect');
-    sock.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-    const [ws] = await withTimeout(once(wss, 'connection'), T, 'connection') as [WebSocket];
+    const { sock, ws } = await rawPeer<WebSocket>(wss, port, cleanups);
     const t0 = Date.now();
     sock.pause(); // reads nothing more, answers nothing
     await withTimeout(once(ws, 'close'), IDLE * 3, 'server-side close');
@@ -100,12 +94,7 @@ describe('idle timeout', () => {
     const { wss, port } = await server({ idleTimeout: IDLE });
     const timeouts: string[] = [];
     wss.on('timeout', (_ws, why) => timeouts.push(why));
-    const sock = net.connect(port, '127.0.0.1');
-    cleanups.push(() => sock.destroy());
-    await once(sock, 'connect');
-    sock.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-    const [ws] = await withTimeout(once(wss, 'connection'), T, 'connection') as [WebSocket];
+    const { sock, ws } = await rawPeer<WebSocket>(wss, port, cleanups);
     sock.pause();
     // It keeps sending (masked pings: life), but takes none of our 16 MiB.
     const ping = Buffer.from([0x89, 0x80, 1, 2, 3, 4]);

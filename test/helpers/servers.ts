@@ -2,7 +2,7 @@
 import { afterEach } from 'vitest';
 import { once, type EventEmitter } from 'node:events';
 import type http from 'node:http';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import { connect, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { WebSocket } from '../../src/index.ts';
 import { T, withTimeout } from './wait.ts';
 
@@ -62,4 +62,18 @@ export function toBuf(d: unknown): Buffer {
   if (Array.isArray(d)) return Buffer.concat(d.map(toBuf));
   if (typeof d === 'string') return Buffer.from(d);
   throw new Error(`unexpected message data ${Object.prototype.toString.call(d)}`);
+}
+
+/**
+ * A raw TCP peer that upgrades with a fixed request and then does only what
+ * the test makes it do: resolves with the socket and the server's connection.
+ */
+export async function rawPeer<W>(wss: EventEmitter, port: number, cleanups: Array<() => unknown>): Promise<{ sock: Socket; ws: W }> {
+  const sock = connect(port, '127.0.0.1');
+  cleanups.push(() => sock.destroy());
+  await once(sock, 'connect');
+  sock.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  const [ws] = await withTimeout(once(wss, 'connection'), T, 'connection') as [W];
+  return { sock, ws };
 }
