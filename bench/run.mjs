@@ -4,7 +4,8 @@
 // Runs each scenario against `ws`, wasmsocket and two ceilings (Node's TCP echo of the same bytes
 // with no WebSocket work, and with only unmasking) interleaved (ws, ours, tcp, unmask, ws, ...),
 // each run with a fresh server process (bench/servers/*) driven by a separate load generator
-// process (bench/loadgen.mjs) over 127.0.0.1, server and load generator pinned to different cores
+// process (bench/loadgen.c, built on demand with the system's C compiler; bench/loadgen.mjs for
+// permessage-deflate or when no compiler works) over 127.0.0.1, server and load generator pinned to different cores
 // when `taskset` exists. Prints a table of medians, the ratio to ws and the share of the ceilings,
 // and writes the chart bench/chart.svg (ratio to ws per scenario, ours beside the ceilings);
 // --json writes bench/results.json. See bench/README.md for how to read the output.
@@ -25,6 +26,9 @@
 //   --no-chart         write no chart
 //   --idle-conns N     connections for the idle-memory scenario (default 10000)
 //   --no-pin           do not pin processes with taskset
+//   --loadgen c|js     load generator: c (bench/loadgen.c, the default; built with cc -O2 into
+//                      node_modules/.cache, JS used when that fails) or js (bench/loadgen.mjs);
+//                      the permessage-deflate scenarios always use the JS one
 //   --nice N           run server and load generator under `nice -n N` (e.g. -5 as root, to get
 //                      ahead of other work on a shared machine; off by default)
 //   --list             list the scenarios and exit
@@ -32,7 +36,8 @@
 //                      against socket.io + @socket.io/redis-adapter; runs last; --only redis runs it alone)
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +47,7 @@ const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const LOADGEN = path.join(BENCH, 'loadgen.mjs');
+const LOADGEN_C = path.join(BENCH, 'loadgen.c');
 const CEILING = path.join(BENCH, 'servers', 'ceiling.mjs');
 const SERVERS = {
   ws: path.join(BENCH, 'servers', 'ws-echo.mjs'),
@@ -76,6 +82,7 @@ function parseOptions(argv) {
     ceiling: true,
     chart: null,
     redis: true,
+    loadgen: 'c',
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -102,6 +109,7 @@ function parseOptions(argv) {
       case '--no-chart': o.chart = false; break;
       case '--idle-conns': o.idleConns = Math.round(num(flag, value())); break;
       case '--no-pin': o.pin = false; break;
+      case '--loadgen': o.loadgen = value(); if (!['c', 'js'].includes(o.loadgen)) die('--loadgen takes c or js'); break;
       case '--nice': o.nice = Math.round(Number(value())); if (!Number.isFinite(o.nice)) die('--nice takes a number'); break;
       case '--list': o.list = true; break;
       case '--no-redis': o.redis = false; break;
@@ -257,23 +265,30 @@ function git(args) {
 
 const children = new Set();
 
-function launchNode(script, args, { name, cpu, nodeArgs = [], nofile = 0 }) {
-  let cmd = [process.execPath, ...nodeArgs, script, ...args];
+/** Spawns cmd pinned to `cpu` (when pinning), under --nice, with the open-file limit raised to `nofile`. */
+function spawnPinned(cmd, { cpu, nofile = 0, stdio }) {
   if (PIN && cpu != null) cmd = [TASKSET, '-c', String(cpu), ...cmd];
   if (opts.nice != null) cmd = ['nice', '-n', String(opts.nice), ...cmd];
   if (nofile > LIMITS.soft) cmd = ['bash', '-c', `ulimit -n ${nofile} && exec "$@"`, 'bench', ...cmd];
-  const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio });
   children.add(child);
-  // Requests over IPC: {cmd, id, ...} -> reply with the same id.
-  let nextId = 1;
-  const pending = new Map();
   child.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
     children.delete(child);
-    for (const settle of pending.values()) settle(null, new Error(`the ${name} exited (${signal ?? `code ${code}`})`));
-    pending.clear();
     resolve({ code, signal });
   }));
   child.on('error', () => {});
+  return child;
+}
+
+function launchNode(script, args, { name, cpu, nodeArgs = [], nofile = 0 }) {
+  const child = spawnPinned([process.execPath, ...nodeArgs, script, ...args], { cpu, nofile, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  // Requests over IPC: {cmd, id, ...} -> reply with the same id.
+  let nextId = 1;
+  const pending = new Map();
+  child.on('exit', (code, signal) => {
+    for (const settle of pending.values()) settle(null, new Error(`the ${name} exited (${signal ?? `code ${code}`})`));
+    pending.clear();
+  });
   child.on('message', (m) => {
     if (m && m.id != null && pending.has(m.id)) {
       pending.get(m.id)(m);
@@ -336,6 +351,89 @@ function waitReady(child, timeoutMs, label) {
     });
     child.exited.then(({ code, signal }) => finish(new Error(`${label} exited (${signal ?? `code ${code}`}) before it was ready`)));
   });
+}
+
+// ---- load generators ------------------------------------------------------------------------
+
+let cLoadgen; // path of the built C load generator; null when it cannot be built; undefined: not tried
+
+/**
+ * bench/loadgen.c built with the system's C compiler into node_modules/.cache (ignored by git),
+ * once per version of the source and flags; null, after one note, when there is no working compiler.
+ */
+function cLoadgenBinary() {
+  if (cLoadgen !== undefined) return cLoadgen;
+  cLoadgen = null;
+  const flags = ['-O2', '-std=c11', '-Wall'];
+  const hash = createHash('sha256').update(readFileSync(LOADGEN_C)).update(flags.join(' ')).digest('hex').slice(0, 16);
+  const dir = path.join(ROOT, 'node_modules', '.cache', 'wasmsocket-bench');
+  const bin = path.join(dir, `loadgen-${hash}`);
+  if (existsSync(bin)) return (cLoadgen = bin);
+  let why = 'no C compiler (cc or gcc) found';
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    why = `cannot create ${dir}: ${err.message}`;
+  }
+  const tmp = `${bin}.${process.pid}.tmp`;
+  for (const cc of existsSync(dir) ? ['cc', 'gcc'] : []) {
+    const r = spawnSync(cc, [...flags, '-o', tmp, LOADGEN_C, '-lm'], { encoding: 'utf8' });
+    if (r.error) continue; // not installed
+    if (r.status === 0) {
+      renameSync(tmp, bin);
+      return (cLoadgen = bin);
+    }
+    rmSync(tmp, { force: true });
+    why = `${cc} failed: ${(r.stderr || '').trim().split('\n').find((l) => /error/.test(l)) ?? `exit ${r.status}`}`;
+    break;
+  }
+  note(`the C load generator could not be built (${why}): using bench/loadgen.mjs`);
+  return null;
+}
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/**
+ * Starts the load generator of one run. Both kinds present the same events: onMessage(fn) gets
+ * {type: 'connected' | 'measure-start' | 'measure-end' | 'idle-ready' | 'result', ...}, finish()
+ * ends an idle run, `exited` resolves once it is gone and all its output was read.
+ * js: bench/loadgen.mjs over Node IPC. c: JSON lines on its stdout, "finish" on its stdin; it gets
+ * 64 Sec-WebSocket-Key / Accept pairs on its command line (so it needs no SHA-1).
+ */
+function startLoadgen(cfg, useC, nofile) {
+  const where = { cpu: PIN?.loadgen, nofile };
+  if (!useC) {
+    const child = launchNode(LOADGEN, [JSON.stringify(cfg)], { name: 'load generator', ...where });
+    child.stdout.on('data', (d) => process.stderr.write(`[loadgen] ${d}`));
+    return { child, exited: child.exited, onMessage: (fn) => child.on('message', fn), finish: () => child.send({ cmd: 'finish' }) };
+  }
+  const keys = [];
+  for (let i = 0; i < 64; i++) {
+    const key = randomBytes(16).toString('base64');
+    keys.push(key, createHash('sha1').update(key + WS_GUID).digest('base64'));
+  }
+  const child = spawnPinned([cLoadgen, JSON.stringify(cfg), ...keys], { ...where, stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.on('error', () => {});
+  const listeners = [];
+  let buf = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let msg = null;
+      try {
+        msg = JSON.parse(line);
+      } catch {}
+      if (msg && typeof msg.type === 'string') for (const fn of listeners) fn(msg);
+      else if (line.trim()) process.stderr.write(`[loadgen] ${line}\n`);
+    }
+  });
+  // 'close' comes after its stdout ended, so the result line has been seen by then.
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, exited, onMessage: (fn) => listeners.push(fn), finish: () => child.stdin.write('finish\n') };
 }
 
 async function stop(child, graceMs = 2000) {
@@ -433,8 +531,10 @@ async function runOne(scn, impl, round) {
       openTimeoutMs: 60_000,
       hardDeadlineMs: warmupMs + durationMs + (idle ? 120_000 : 30_000),
     };
-    lg = launchNode(LOADGEN, [JSON.stringify(cfg)], { name: 'load generator', cpu: PIN?.loadgen, nofile });
-    lg.stdout.on('data', (d) => process.stderr.write(`[loadgen] ${d}`));
+    const useC = opts.loadgen === 'c' && !scn.deflate && cLoadgenBinary() != null;
+    run.loadgenImpl = useC ? 'c' : 'js';
+    const lgen = startLoadgen(cfg, useC, nofile);
+    lg = lgen.child;
 
     let startP = null;
     let endP = null;
@@ -442,7 +542,7 @@ async function runOne(scn, impl, round) {
     let result = null;
     let procStart = null;
     let procEnd = null;
-    lg.on('message', (m) => {
+    lgen.onMessage((m) => {
       if (!m || typeof m !== 'object') return;
       if (m.type === 'measure-start') {
         startP = server.request({ cmd: 'stats' });
@@ -459,7 +559,7 @@ async function runOne(scn, impl, round) {
           try {
             return await server.request({ cmd: 'stats', gc: true }, 30_000);
           } finally {
-            try { lg.send({ cmd: 'finish' }); } catch {}
+            try { lgen.finish(); } catch {}
           }
         })();
         idleP.catch(() => {});
@@ -469,7 +569,7 @@ async function runOne(scn, impl, round) {
     const limit = cfg.hardDeadlineMs + 10_000;
     let limitTimer;
     const timedOut = await Promise.race([
-      lg.exited.then(() => false),
+      lgen.exited.then(() => false),
       new Promise((r) => (limitTimer = setTimeout(() => r(true), limit))),
     ]);
     clearTimeout(limitTimer);
@@ -628,11 +728,18 @@ async function main() {
     s.desc = `idle memory, ${n} open connections: server RSS growth per connection (after GC)`;
   }
 
+  // Which load generator drives the runs (the deflate scenarios always get the JS one).
+  const wantC = opts.loadgen === 'c' && scenarios.some((s) => !s.deflate);
+  const loadgenUsed = wantC && cLoadgenBinary() != null ? 'c' : 'js';
+  const loadgenText = loadgenUsed === 'c'
+    ? `load generator bench/loadgen.c${scenarios.some((s) => s.deflate) ? ' (bench/loadgen.mjs for permessage-deflate)' : ''}`
+    : 'load generator bench/loadgen.mjs';
+
   const started = new Date();
   console.error(
     `bench: ${scenarios.map((s) => s.name).join(', ')}; impls ${impls.map((i) => IMPL_LABEL[i]).join(' / ')}; ` +
       `${ROUNDS} round(s) each, interleaved; warm-up ${WARMUP_S} s, measure ${DURATION_S} s; ` +
-      (PIN ? `server on CPU ${PIN.server}, load generator on CPU ${PIN.loadgen}` : 'not pinned'),
+      (PIN ? `server on CPU ${PIN.server}, load generator on CPU ${PIN.loadgen}` : 'not pinned') + `; ${loadgenText}`,
   );
 
   const allRuns = [];
@@ -734,7 +841,7 @@ async function main() {
   console.log('');
   console.log(
     `medians of ${ROUNDS} run(s) per implementation, interleaved; ${WARMUP_S} s warm-up + ${DURATION_S} s measured per run; ` +
-      `CPU% = % of one core; ${PIN ? `server pinned to CPU ${PIN.server}, load generator to CPU ${PIN.loadgen}` : 'not pinned'}. ` +
+      `CPU% = % of one core; ${PIN ? `server pinned to CPU ${PIN.server}, load generator to CPU ${PIN.loadgen}` : 'not pinned'}; ${loadgenText}. ` +
       'See bench/README.md.',
   );
 
@@ -804,6 +911,7 @@ async function main() {
         nice: opts.nice,
         deflate: opts.deflate,
         only: opts.only,
+        loadgen: loadgenUsed, // 'c': bench/loadgen.c (deflate scenarios: js), 'js': bench/loadgen.mjs; per run: runs[].loadgenImpl
       },
       notes,
       scenarios: summary,
