@@ -7,7 +7,7 @@
 // frame not yet whole) stays in IN[CONSUMED, LEN) for JS to carry to the next read.
 import { STATE_PTR, IN_PTR, DESC_PTR, DESC_SIZE, MAX_DESC } from "./arena";
 import { maskInPlace } from "./mask";
-import { utf8Validate } from "./utf8";
+import { utf8Validate, isAscii } from "./utf8";
 
 // STATE fields (i32 index).
 export const S_FLAGS = 0;      // in: F_* below
@@ -90,7 +90,11 @@ function dataPiece(p: usize, n: u32, flags: u32, total: u32): bool {
   const op = st(S_MSG_OP);
   const comp = st(S_MSG_COMP);
   const fin = remain == 0 && st(S_FIN) != 0;
-  if (op == 1 && comp == 0 && (st(S_FLAGS) & F_VALIDATE) != 0 && (flags & D_VALIDATE_JS) == 0) {
+  // A whole message left to JS's validator needs none when it is all ASCII
+  // (most text on the wire): one SIMD pass here saves JS a call (buffer.isUtf8
+  // was 8.8% of a 1 KiB text echo's profile; the pass costs ~15 ns per KiB).
+  if ((flags & D_VALIDATE_JS) != 0 && isAscii(p, n)) flags &= ~D_VALIDATE_JS;
+  else if (op == 1 && comp == 0 && (st(S_FLAGS) & F_VALIDATE) != 0 && (flags & D_VALIDATE_JS) == 0) {
     let u = utf8Validate(p, n, <i32>st(S_UTF8));
     if (u == 0 || (u > 0 && !fin)) {
       set(S_UTF8, u);

@@ -228,16 +228,42 @@ export function utf8Validate(ptr: usize, len: usize, state: i32): i32 {
     if (state == 0) {
       // Leading ASCII: skip it without setting up the lookup tables, so short
       // ASCII messages cost about what the DFA costs.
-      const hi = i8x16.splat(-128);
-      while (i + 64 <= len) {
-        const p = ptr + i;
-        const x = v128.or(v128.or(v128.load(p), v128.load(p, 16)), v128.or(v128.load(p, 32), v128.load(p, 48)));
-        if (v128.any_true(v128.and(x, hi))) break;
-        i += 64;
-      }
-      while (i + 16 <= len && !v128.any_true(v128.and(v128.load(ptr + i), hi))) i += 16;
+      i += asciiBlocks(ptr + i, len - i);
       if (len - i >= SIMD_MIN) return simdFrom(ptr, i, len);
     }
   }
   return scalarFrom(ptr, i, len, state);
+}
+
+// How many leading bytes are ASCII, counted in whole 16-byte blocks (SIMD
+// build; 0 in the scalar one, whose DFA has its own 8-byte ASCII path).
+// @ts-ignore: decorator
+@inline function asciiBlocks(ptr: usize, len: usize): usize {
+  let i: usize = 0;
+  if (ASC_FEATURE_SIMD) {
+    const hi = i8x16.splat(-128);
+    while (i + 64 <= len) {
+      const p = ptr + i;
+      const x = v128.or(v128.or(v128.load(p), v128.load(p, 16)), v128.or(v128.load(p, 32), v128.load(p, 48)));
+      if (v128.any_true(v128.and(x, hi))) break;
+      i += 64;
+    }
+    while (i + 16 <= len && !v128.any_true(v128.and(v128.load(ptr + i), hi))) i += 16;
+  }
+  return i;
+}
+
+// True when every byte is below 0x80: valid UTF-8 with nothing more to check.
+export function isAscii(ptr: usize, len: usize): bool {
+  let i = asciiBlocks(ptr, len);
+  const end8 = i + ((len - i) & ~<usize>7);
+  while (i < end8) {
+    if ((load<u64>(ptr + i) & 0x8080808080808080) != 0) return false;
+    i += 8;
+  }
+  while (i < len) {
+    if (load<u8>(ptr + i) >= 0x80) return false;
+    i++;
+  }
+  return true;
 }

@@ -56,7 +56,7 @@ const pin = (cpu, cmd) => (hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] :
 
 const [script, ...extra] = SERVERS[impl];
 const mode = scn.kind === 'broadcast' ? 'broadcast' : scn.kind === 'setup' && impl !== 'ours' && impl !== 'ws' ? 'setup' : 'echo';
-const serverCmd = pin(0, [process.execPath, '--cpu-prof', '--cpu-prof-dir', dir, path.join(BENCH, script), ...extra, '--mode', mode, ...(deflate ? ['--deflate'] : [])]);
+const serverCmd = pin(0, [process.execPath, ...(process.env.PROFILE_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--cpu-prof', '--cpu-prof-dir', dir, path.join(BENCH, script), ...extra, '--mode', mode, ...(deflate ? ['--deflate'] : [])]);
 const server = spawn(serverCmd[0], serverCmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
 const port = await new Promise((resolve, reject) => {
   let buf = '';

@@ -170,6 +170,28 @@ for (const build of ['simd', 'scalar'] as const) {
         expect(decodeAll(maskedFrame(0x01, Uint8Array.of(0x61, 0x62, 0xc0, 0x80)), opts)).toEqual([expect.objectContaining({ closeCode: 1007 })]);
         expect(calls).toBe(2);
       });
+      it('an all-ASCII whole message needs no validator call; one byte past ASCII anywhere takes it there', () => {
+        let calls = 0;
+        const opts = { ...server, isUtf8: (b: Uint8Array) => { calls++; return nodeIsUtf8(b); }, wholeMessageUtf8Min: 4 };
+        for (const len of [4, 15, 16, 17, 63, 64, 65, 100, 1000, 1030]) {
+          const ascii = new Uint8Array(len).fill(0x7a);
+          calls = 0;
+          expect(msg(decodeAll(maskedFrame(0x81, ascii), opts)[0]).data).toEqual(ascii);
+          expect(calls).toBe(0);
+          // A lone 0x80 (invalid) and a two-byte é (valid) at the start, in the SIMD blocks and in the tail.
+          for (const at of new Set([0, len >> 1, len - 8, len - 2].filter((i) => i >= 0))) {
+            const bad = ascii.slice();
+            bad[at] = 0x80;
+            calls = 0;
+            expect(decodeAll(maskedFrame(0x81, bad), opts)).toEqual([expect.objectContaining({ closeCode: 1007 })]);
+            expect(calls).toBe(1);
+            const good = ascii.slice();
+            good[at] = 0xc3; good[at + 1] = 0xa9;
+            expect(msg(decodeAll(maskedFrame(0x81, good), opts)[0]).data).toEqual(good);
+            expect(calls).toBe(2);
+          }
+        }
+      });
       it('input after an error or a close is ignored', () => {
         const bytes = Uint8Array.from([...maskedFrame(0x88, encodeClosePayload(1000, 'bye')), ...maskedFrame(0x81, text('late'))]);
         expect(decodeAll(bytes, server)).toEqual([{ type: 'close', code: 1000, reason: 'bye' }]);

@@ -116,7 +116,9 @@ export class Sender {
     const batch = this.reserve(hl + len);
     let o = writeHeader(batch, this.batchLen, opcode, len, fin, rsv1, key);
     if (typeof payload === 'string') o += batch.write(payload, o);
-    else { payload.copy(batch, o); o += len; }
+    // set(), not Buffer#copy: copy() validates its arguments in JS and builds a
+    // view per call (4% of a 1 KiB echo's profile).
+    else { batch.set(payload, o); o += len; }
     if (key >= 0) maskBytes(batch.subarray(o - len, o), key);
     this.commit(o, cb);
   }
@@ -149,7 +151,7 @@ export class Sender {
       }
     }
     const batch = this.reserve(bytes.length);
-    bytes.copy(batch, this.batchLen);
+    batch.set(bytes, this.batchLen);
     this.commit(this.batchLen + bytes.length, cb);
   }
 
