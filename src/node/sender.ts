@@ -97,7 +97,7 @@ export class Sender {
    * Frames one payload (a string is written as UTF-8 without an intermediate Buffer).
    * `mask` overrides the side's default, as ws's `send(data, { mask })` does.
    */
-  frame(opcode: number, payload: Buffer | string, fin: boolean, rsv1: boolean, cb?: WriteCallback, mask?: boolean): void {
+  frame(opcode: number, payload: Uint8Array | string, fin: boolean, rsv1: boolean, cb?: WriteCallback, mask?: boolean): void {
     const len = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     const masked = mask ?? this.masked;
     const key = masked ? this.maskKey() : -1;
