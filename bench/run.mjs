@@ -878,7 +878,7 @@ async function main() {
     const svg = renderChart(summary, {
       title: 'Throughput as a ratio to ws (ws = 1x; log scale)',
       subtitle: `npm run bench, ${started.toISOString().slice(0, 10)}, commit ${commit ?? '?'}: medians of ${ROUNDS} interleaved run(s), ` +
-        `${DURATION_S} s each, server and load generator on one core each`,
+        `${DURATION_S} s each, server and load generator (${loadgenUsed === 'c' ? 'C' : 'JS'}) on one core each`,
       footer: `Node ${process.version}, ${os.cpus().length} CPUs; other processes took a median ` +
         `${fmtPct(median(allRuns.map((r) => r.other)))} of the server's core (the diamonds are steadier then). See bench/README.md.`,
     });
