@@ -1172,6 +1172,11 @@ static void onOpenBytes(Conn *c, const uint8_t *buf, size_t n) {
   if (!scenarioStarted) {
     // Before the scenario starts: keep the bytes for it (the server should send none).
     if (KIND[0] == 'i') return;
+    if (c->restLen + n > 1 << 20) { // a server has nothing to send before the first message: bound it
+      noteError("server sent over 1 MiB before the first message");
+      closeConn(c);
+      return;
+    }
     c->rest = realloc(c->rest, c->restLen + n);
     memcpy(c->rest + c->restLen, buf, n);
     c->restLen += n;
