@@ -10,7 +10,8 @@
 // answers "how fast, against ws".
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,13 +70,33 @@ const port = await new Promise((resolve, reject) => {
 });
 
 const cfg = { port, ...scn, deflate, maskedEcho: impl === 'tcp', warmupMs: 500, durationMs, hardDeadlineMs: durationMs + 30_000 };
-const lgCmd = pin(1, [process.execPath, path.join(BENCH, 'loadgen.mjs'), JSON.stringify(cfg)]);
-const lg = spawn(lgCmd[0], lgCmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-const result = await new Promise((resolve) => {
-  let res = null;
-  lg.on('message', (m) => { if (m?.type === 'result') res = m; });
-  lg.on('exit', () => resolve(res));
-});
+// TEMP: the C load generator when built (newest in the cache)
+const cdir = path.join(ROOT, 'node_modules', '.cache', 'wasmsocket-bench');
+let cbin = null;
+try { cbin = readdirSync(cdir).filter((f) => /^loadgen-[0-9a-f]+$/.test(f)).map((f) => path.join(cdir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0] ?? null; } catch {}
+if (flag('--loadgen', 'c') === 'js') cbin = null;
+let result;
+if (cbin) {
+  const keys = [];
+  for (let i = 0; i < 64; i++) {
+    const key = randomBytes(16).toString('base64');
+    keys.push(key, createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64'));
+  }
+  const lgCmd = pin(1, [cbin, JSON.stringify(cfg), ...keys]);
+  const lg = spawn(lgCmd[0], lgCmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  lg.stdout.on('data', (d) => { out += d; });
+  await new Promise((r) => lg.on('exit', r));
+  result = out.split('\n').filter((l) => l.includes('"result"')).map((l) => JSON.parse(l))[0] ?? null;
+} else {
+  const lgCmd = pin(1, [process.execPath, path.join(BENCH, 'loadgen.mjs'), JSON.stringify(cfg)]);
+  const lg = spawn(lgCmd[0], lgCmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  result = await new Promise((resolve) => {
+    let res = null;
+    lg.on('message', (m) => { if (m?.type === 'result') res = m; });
+    lg.on('exit', () => resolve(res));
+  });
+}
 server.send({ cmd: 'exit' });
 await new Promise((r) => server.on('exit', r));
 

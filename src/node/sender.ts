@@ -74,12 +74,34 @@ export class Sender {
   private deferred: (() => void) | null = null;
   /** A plain TCP socket: write() completes synchronously or keeps the buffer in writableLength. */
   private readonly recycle: boolean;
+  /** The transport's write past the stream machinery (transport.ts writeDirect), if it has one. */
+  private readonly direct: ((stream: Duplex, bytes: Uint8Array, done: () => void) => number) | undefined;
+  /** Bytes of a direct write the kernel has not taken yet (queued below the stream, in libuv). */
+  directQueued = 0;
+  private readonly directDone = (): void => { this.directQueued = 0; };
 
-  constructor(socket: Duplex, masked: boolean, generateMask?: (mask: Buffer) => void) {
+  constructor(socket: Duplex, masked: boolean, generateMask?: (mask: Buffer) => void,
+    direct?: (stream: Duplex, bytes: Uint8Array, done: () => void) => number) {
     this.socket = socket;
     this.recycle = socket instanceof Socket && !(socket as Socket & { encrypted?: boolean }).encrypted;
     this.masked = masked;
     this.generateMask = generateMask;
+    this.direct = direct;
+  }
+
+  /** Bytes handed to the socket and not yet to the kernel: the stream's queue and a direct write's rest. */
+  get queuedBytes(): number { return this.socket.writableLength + this.directQueued; }
+
+  // Hands a buffer to the kernel: directly when the transport can, else through
+  // the stream. True when the buffer is free again (the kernel took it all).
+  private put(bytes: Uint8Array): boolean {
+    if (this.direct !== undefined) {
+      const left = this.direct(this.socket, bytes, this.directDone);
+      if (left === 0) return true;
+      if (left > 0) { this.directQueued = left; return false; }
+    }
+    this.socket.write(bytes);
+    return this.socket.writableLength === 0;
   }
 
   // A masking key: the caller's generateMask fills 4 bytes (ws's option), else random.
@@ -137,7 +159,7 @@ export class Sender {
     }
     if (cb === undefined && this.batchLen === 0) {
       if (this.shared === null) {
-        if (this.socket.writableLength === 0) {
+        if (this.queuedBytes === 0) {
           this.shared = bytes.buffer;
           this.sharedOff = bytes.byteOffset;
           this.sharedLen = bytes.length;
@@ -220,7 +242,7 @@ export class Sender {
       const bytes = Buffer.from(this.shared, this.sharedOff, this.sharedLen);
       this.shared = null;
       this.sharedLen = 0;
-      if (!this.socket.destroyed) this.socket.write(bytes);
+      if (!this.socket.destroyed) this.put(bytes);
       return;
     }
     const batch = this.batch;
@@ -235,10 +257,14 @@ export class Sender {
       if (cbs) for (const cb of cbs) cb(new Error('The socket was closed before the data was written'));
       return;
     }
-    if (cbs === null) this.socket.write(bytes);
-    else this.socket.write(bytes, (err) => { for (const cb of cbs) cb(err); });
+    let free: boolean;
+    if (cbs === null) free = this.put(bytes);
+    else {
+      this.socket.write(bytes, (err) => { for (const cb of cbs) cb(err); });
+      free = this.socket.writableLength === 0;
+    }
     // Nothing left queued: the kernel has the bytes and the buffer is free again.
-    if (this.recycle && this.socket.writableLength === 0 && spare.length < SPARE_MAX && batch.length <= BATCH_MAX) spare.push(batch);
+    if (free && this.recycle && spare.length < SPARE_MAX && batch.length <= BATCH_MAX) spare.push(batch);
   }
 
   /** Drops what was not written (the connection is gone); callbacks get an error. */

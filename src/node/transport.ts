@@ -27,4 +27,12 @@ export interface Transport {
    * cannot: the caller listens for 'data' as usual.
    */
   readDirect?(stream: Duplex, target: Uint8Array, onRead: (this: Duplex, n: number) => void): boolean;
+  /**
+   * Optional: hands `bytes` to the kernel with no stream machinery, when
+   * nothing else of this stream is queued anywhere. Returns -1 when it did not
+   * (the caller uses stream.write), 0 when the kernel took every byte (the
+   * buffer is free again), or the bytes still queued below the stream (the
+   * buffer stays referenced until written; `done` hears of the end of it).
+   */
+  writeDirect?(stream: Duplex, bytes: Uint8Array, done: () => void): number;
 }

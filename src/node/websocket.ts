@@ -252,7 +252,7 @@ export class WebSocket extends WebSocketEventTarget {
       isServer: this._isServer, maxPayload: opts.maxPayload, perMessageDeflate: pmd !== null,
       skipUTF8Validation: opts.skipUTF8Validation, alloc: bufferAlloc, allocWhole: messageAlloc, isUtf8,
     });
-    this._sender = new Sender(socket, !this._isServer, opts.generateMask);
+    this._sender = new Sender(socket, !this._isServer, opts.generateMask, transport.writeDirect);
     transport.open(socket);
     // Reads straight into the decoder's wasm input area where the transport can
     // (no Buffer per read, no copy in); bytes that came with the upgrade go the
@@ -778,8 +778,8 @@ export class WebSocket extends WebSocketEventTarget {
 
   /** @internal Bytes queued for the kernel, not counting this tick's unflushed batch (bounded by the sender). */
   _backlog(): number {
-    const s = this._socket;
-    return this._queuedBytes + (s ? s.writableLength : 0);
+    const s = this._sender;
+    return this._queuedBytes + (s !== null ? s.queuedBytes : 0);
   }
 
   // ---- topics (uWebSockets-style pub/sub, served by the WebSocketServer) ----
