@@ -12,30 +12,19 @@
 // payload bytes as the JS one. Exits 1 if any case disagrees. Takes about 30 s.
 
 import net from 'node:net';
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { acceptFor, buildCLoadgen, keyArgs } from './loadgen-c.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const acceptFor = (key) => createHash('sha1').update(key + GUID).digest('base64');
 
 function cBinary() {
   if (process.argv[2]) return path.resolve(process.argv[2]);
-  const src = path.join(BENCH, 'loadgen.c');
-  const dir = path.join(path.dirname(BENCH), 'node_modules', '.cache', 'wasmsocket-bench');
-  const bin = path.join(dir, `loadgen-check-${createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 16)}`);
-  if (existsSync(bin)) return bin;
-  mkdirSync(dir, { recursive: true });
-  const r = spawnSync('cc', ['-O2', '-std=c11', '-Wall', '-o', `${bin}.tmp`, src, '-lm'], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.error('loadgen-check: cc could not build bench/loadgen.c');
-    process.exit(1);
-  }
-  renameSync(`${bin}.tmp`, bin);
-  return bin;
+  const built = buildCLoadgen();
+  if (built.bin) return built.bin;
+  console.error(`loadgen-check: bench/loadgen.c could not be built (${built.why})`);
+  process.exit(1);
 }
 const C_BIN = cBinary();
 
@@ -116,13 +105,8 @@ function startServer(mode, onFirst) {
 // ---- one load generator run -----------------------------------------------------------------
 
 function runLoadgen(which, cfg) {
-  const keys = [];
-  for (let i = 0; i < 64; i++) {
-    const key = randomBytes(16).toString('base64');
-    keys.push(key, acceptFor(key));
-  }
   const child = which === 'c'
-    ? spawn(C_BIN, [JSON.stringify(cfg), ...keys], { stdio: ['pipe', 'pipe', 'inherit'] })
+    ? spawn(C_BIN, [JSON.stringify(cfg), ...keyArgs()], { stdio: ['pipe', 'pipe', 'inherit'] })
     : spawn(process.execPath, [path.join(BENCH, 'loadgen.mjs'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));

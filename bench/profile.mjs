@@ -3,15 +3,16 @@
 // started with `node --cpu-prof`, under the same load generator and pinning, then prints the
 // functions with the most self time (and the profile's path, for Chrome DevTools).
 //
-//   node bench/profile.mjs echo-1k [ours|ws|tcp|unmask] [--duration S] [--top N] [--keep DIR]
+//   node bench/profile.mjs echo-1k [ours|ws|tcp|unmask] [--duration S] [--top N] [--keep DIR] [--loadgen c|js]
 //
 // Sample shares are robust to other work on the machine (they are shares of the server's own
 // samples, idle excluded), so this is the tool for "where does the time go", while bench/run.mjs
-// answers "how fast, against ws".
+// answers "how fast, against ws". PROFILE_NODE_FLAGS adds node flags to the server (e.g.
+// --no-turbo-inlining, so inlined callees keep their own samples).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { buildCLoadgen, keyArgs } from './loadgen-c.mjs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,19 +71,11 @@ const port = await new Promise((resolve, reject) => {
 });
 
 const cfg = { port, ...scn, deflate, maskedEcho: impl === 'tcp', warmupMs: 500, durationMs, hardDeadlineMs: durationMs + 30_000 };
-// TEMP: the C load generator when built (newest in the cache)
-const cdir = path.join(ROOT, 'node_modules', '.cache', 'wasmsocket-bench');
-let cbin = null;
-try { cbin = readdirSync(cdir).filter((f) => /^loadgen-[0-9a-f]+$/.test(f)).map((f) => path.join(cdir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0] ?? null; } catch {}
-if (flag('--loadgen', 'c') === 'js') cbin = null;
+// The C load generator, as `npm run bench` uses (--loadgen js: the Node one).
+const cbin = flag('--loadgen', 'c') === 'js' ? null : buildCLoadgen().bin ?? null;
 let result;
 if (cbin) {
-  const keys = [];
-  for (let i = 0; i < 64; i++) {
-    const key = randomBytes(16).toString('base64');
-    keys.push(key, createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64'));
-  }
-  const lgCmd = pin(1, [cbin, JSON.stringify(cfg), ...keys]);
+  const lgCmd = pin(1, [cbin, JSON.stringify(cfg), ...keyArgs()]);
   const lg = spawn(lgCmd[0], lgCmd.slice(1), { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   lg.stdout.on('data', (d) => { out += d; });

@@ -36,18 +36,17 @@
 //                      against socket.io + @socket.io/redis-adapter; runs last; --only redis runs it alone)
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.mjs';
+import { buildCLoadgen, keyArgs } from './loadgen-c.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
 const DIST = path.join(ROOT, 'dist', 'index.js');
 const LOADGEN = path.join(BENCH, 'loadgen.mjs');
-const LOADGEN_C = path.join(BENCH, 'loadgen.c');
 const CEILING = path.join(BENCH, 'servers', 'ceiling.mjs');
 const SERVERS = {
   ws: path.join(BENCH, 'servers', 'ws-echo.mjs'),
@@ -357,41 +356,14 @@ function waitReady(child, timeoutMs, label) {
 
 let cLoadgen; // path of the built C load generator; null when it cannot be built; undefined: not tried
 
-/**
- * bench/loadgen.c built with the system's C compiler into node_modules/.cache (ignored by git),
- * once per version of the source and flags; null, after one note, when there is no working compiler.
- */
+/** bench/loadgen.c built (loadgen-c.mjs); null, after one note, when there is no working compiler. */
 function cLoadgenBinary() {
   if (cLoadgen !== undefined) return cLoadgen;
-  cLoadgen = null;
-  const flags = ['-O2', '-std=c11', '-Wall'];
-  const hash = createHash('sha256').update(readFileSync(LOADGEN_C)).update(flags.join(' ')).digest('hex').slice(0, 16);
-  const dir = path.join(ROOT, 'node_modules', '.cache', 'wasmsocket-bench');
-  const bin = path.join(dir, `loadgen-${hash}`);
-  if (existsSync(bin)) return (cLoadgen = bin);
-  let why = 'no C compiler (cc or gcc) found';
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    why = `cannot create ${dir}: ${err.message}`;
-  }
-  const tmp = `${bin}.${process.pid}.tmp`;
-  for (const cc of existsSync(dir) ? ['cc', 'gcc'] : []) {
-    const r = spawnSync(cc, [...flags, '-o', tmp, LOADGEN_C, '-lm'], { encoding: 'utf8' });
-    if (r.error) continue; // not installed
-    if (r.status === 0) {
-      renameSync(tmp, bin);
-      return (cLoadgen = bin);
-    }
-    rmSync(tmp, { force: true });
-    why = `${cc} failed: ${(r.stderr || '').trim().split('\n').find((l) => /error/.test(l)) ?? `exit ${r.status}`}`;
-    break;
-  }
-  note(`the C load generator could not be built (${why}): using bench/loadgen.mjs`);
-  return null;
+  const built = buildCLoadgen();
+  cLoadgen = built.bin ?? null;
+  if (cLoadgen === null) note(`the C load generator could not be built (${built.why}): using bench/loadgen.mjs`);
+  return cLoadgen;
 }
-
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /**
  * Starts the load generator of one run. Both kinds present the same events: onMessage(fn) gets
@@ -407,12 +379,7 @@ function startLoadgen(cfg, useC, nofile) {
     child.stdout.on('data', (d) => process.stderr.write(`[loadgen] ${d}`));
     return { child, exited: child.exited, onMessage: (fn) => child.on('message', fn), finish: () => child.send({ cmd: 'finish' }) };
   }
-  const keys = [];
-  for (let i = 0; i < 64; i++) {
-    const key = randomBytes(16).toString('base64');
-    keys.push(key, createHash('sha1').update(key + WS_GUID).digest('base64'));
-  }
-  const child = spawnPinned([cLoadgen, JSON.stringify(cfg), ...keys], { ...where, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawnPinned([cLoadgen, JSON.stringify(cfg), ...keyArgs()], { ...where, stdio: ['pipe', 'pipe', 'inherit'] });
   child.stdin.on('error', () => {});
   const listeners = [];
   let buf = '';
