@@ -3,7 +3,8 @@
 // runs on both paths: order and content under a reader that stops (the kernel
 // stops taking bytes, the rest waits in libuv and is counted in bufferedAmount
 // and the budget's backlog), broadcast frames held by reference, callbacks,
-// bytesWritten, and a peer that resets mid-stream.
+// bytesWritten, a replaced socket.write (a wire tap still sees every byte),
+// and a peer that resets mid-stream.
 import { describe, expect, it } from 'vitest';
 import net, { type AddressInfo } from 'node:net';
 import WS from 'ws';
@@ -106,6 +107,26 @@ for (const direct of [true, false]) {
       for (const g of got) expect(await until(() => g.length === expected.length)).toBe(true);
       for (const g of got) expect(g).toEqual(expected);
       expect(acks.length).toBe(3 * Math.ceil(300 / 7));
+    });
+
+    it('a socket whose write() was replaced (a wire tap) sees every byte', async () => {
+      const { port, conns } = await use();
+      const c = await open(port);
+      await until(() => conns.length === 1);
+      const socket = (conns[0] as unknown as { _socket: net.Socket })._socket;
+      let tapped = 0;
+      const write = socket.write.bind(socket);
+      socket.write = ((chunk: Uint8Array, ...rest: unknown[]) => {
+        tapped += chunk.length;
+        return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof socket.write;
+      let got = 0;
+      c.on('message', () => got++);
+      for (let i = 0; i < 50; i++) conns[0].send(body(i));
+      expect(await until(() => got === 50)).toBe(true);
+      let frames = 0;
+      for (let i = 0; i < 50; i++) frames += body(i).length;
+      expect(tapped).toBeGreaterThan(frames);
     });
 
     it('a peer that resets while bytes are queued: the connection closes with an error event, the server carries on', async () => {

@@ -78,6 +78,9 @@ interface StreamWrapBinding { WriteWrap: new () => WriteReq; streamBaseState: In
 interface WriteReq { handle: unknown; oncomplete: (status: number) => void; async: boolean; bytes: number; buffer: Uint8Array | null; callback: null | (() => void); socket: Socket }
 interface TcpHandle { writeBuffer(req: WriteReq, bytes: Uint8Array): number; writeQueueSize: number }
 let streamWrap: StreamWrapBinding | null | undefined;
+// A socket whose write() was replaced (a wire tap, a metrics wrapper) keeps
+// getting every byte through it, as with ws.
+const streamWrite = Socket.prototype.write;
 let directWrites = process.env.WASMSOCKET_DIRECT_WRITES !== '0';
 
 /** @internal How many writes took the direct path (tests check which path ran). */
@@ -106,7 +109,8 @@ function writeDirect(stream: Duplex, bytes: Uint8Array, done: () => void): numbe
   const socket = stream as Socket & { encrypted?: boolean; _unrefTimer?: () => void };
   const handle = (socket as unknown as { _handle?: TcpHandle | null })._handle;
   if (streamWrap === null || !handle || typeof handle.writeBuffer !== 'function' || socket.encrypted ||
-    socket.writableLength !== 0 || handle.writeQueueSize !== 0 || socket.writableCorked !== 0 || socket.writableEnded || socket.destroyed) {
+    socket.writableLength !== 0 || handle.writeQueueSize !== 0 || socket.writableCorked !== 0 || socket.writableEnded || socket.destroyed ||
+    socket.write !== streamWrite) {
     return -1;
   }
   const req = new streamWrap.WriteWrap();
