@@ -239,7 +239,7 @@ export class Sender {
   flush(): void {
     this.scheduled = false;
     if (this.shared !== null) {
-      const bytes = Buffer.from(this.shared, this.sharedOff, this.sharedLen);
+      const bytes = new Uint8Array(this.shared, this.sharedOff, this.sharedLen);
       this.shared = null;
       this.sharedLen = 0;
       if (!this.socket.destroyed) this.put(bytes);

@@ -78,6 +78,11 @@ interface StreamWrapBinding { WriteWrap: new () => WriteReq; streamBaseState: In
 interface WriteReq { handle: unknown; oncomplete: (status: number) => void; async: boolean; bytes: number; buffer: Uint8Array | null; callback: null | (() => void); socket: Socket }
 interface TcpHandle { writeBuffer(req: WriteReq, bytes: Uint8Array): number; writeQueueSize: number }
 let streamWrap: StreamWrapBinding | null | undefined;
+// A write the kernel took whole never reaches the request object's native
+// side (Node's StreamBase attaches a WriteWrap only to a write that goes async),
+// so that object serves the next write too: one fewer native-backed object per
+// write (a broadcast writes once per recipient).
+let spareReq: WriteReq | null = null;
 // A socket whose write() was replaced (a wire tap, a metrics wrapper) keeps
 // getting every byte through it, as with ws.
 const streamWrite = Socket.prototype.write;
@@ -113,19 +118,20 @@ function writeDirect(stream: Duplex, bytes: Uint8Array, done: () => void): numbe
     socket.write !== streamWrite) {
     return -1;
   }
-  const req = new streamWrap.WriteWrap();
+  const req = spareReq ?? new streamWrap.WriteWrap();
+  spareReq = null;
   req.handle = handle;
   req.oncomplete = onDirectWritten;
-  req.async = false;
-  req.bytes = 0;
-  req.buffer = null;
   req.callback = done;
   req.socket = socket;
   // An error (the peer reset) is left to stream.write, which meets it again and reports it as usual.
   if (handle.writeBuffer(req, bytes) !== 0) return -1;
   socket._unrefTimer?.();
   directWriteStats.writes++;
-  if (streamWrap.streamBaseState[streamWrap.kLastWriteWasAsync] === 0) return 0;
+  if (streamWrap.streamBaseState[streamWrap.kLastWriteWasAsync] === 0) {
+    spareReq = req;
+    return 0;
+  }
   directWriteStats.queued++;
   req.buffer = bytes;
   return Math.max(1, handle.writeQueueSize);
