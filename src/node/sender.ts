@@ -75,13 +75,12 @@ export class Sender {
   /** A plain TCP socket: write() completes synchronously or keeps the buffer in writableLength. */
   private readonly recycle: boolean;
   /** The transport's write past the stream machinery (transport.ts writeDirect), if it has one. */
-  private readonly direct: ((stream: Duplex, bytes: Uint8Array, done: () => void) => number) | undefined;
-  /** Bytes of a direct write the kernel has not taken yet (queued below the stream, in libuv). */
+  private readonly direct: ((stream: Duplex, bytes: Uint8Array, owner: Sender) => number) | undefined;
+  /** Bytes of a direct write the kernel has not taken yet (queued below the stream, in libuv; the transport zeroes it when written). */
   directQueued = 0;
-  private readonly directDone = (): void => { this.directQueued = 0; };
 
   constructor(socket: Duplex, masked: boolean, generateMask?: (mask: Buffer) => void,
-    direct?: (stream: Duplex, bytes: Uint8Array, done: () => void) => number) {
+    direct?: (stream: Duplex, bytes: Uint8Array, owner: Sender) => number) {
     this.socket = socket;
     this.recycle = socket instanceof Socket && !(socket as Socket & { encrypted?: boolean }).encrypted;
     this.masked = masked;
@@ -96,7 +95,7 @@ export class Sender {
   // the stream. True when the buffer is free again (the kernel took it all).
   private put(bytes: Uint8Array): boolean {
     if (this.direct !== undefined) {
-      const left = this.direct(this.socket, bytes, this.directDone);
+      const left = this.direct(this.socket, bytes, this);
       if (left === 0) return true;
       if (left > 0) { this.directQueued = left; return false; }
     }

@@ -75,7 +75,7 @@ function readDirect(stream: Duplex, target: Uint8Array, onRead: OnRead): boolean
 // --pending-deprecation (no warning for our sake); WASMSOCKET_DIRECT_WRITES=0
 // turns it off (the tests run both paths).
 interface StreamWrapBinding { WriteWrap: new () => WriteReq; streamBaseState: Int32Array; kLastWriteWasAsync: number }
-interface WriteReq { handle: unknown; oncomplete: (status: number) => void; async: boolean; bytes: number; buffer: Uint8Array | null; callback: null | (() => void); socket: Socket }
+interface WriteReq { handle: unknown; oncomplete: (status: number) => void; buffer: Uint8Array | null; owner: { directQueued: number }; socket: Socket }
 interface TcpHandle { writeBuffer(req: WriteReq, bytes: Uint8Array): number; writeQueueSize: number }
 let streamWrap: StreamWrapBinding | null | undefined;
 // A write the kernel took whole never reaches the request object's native
@@ -108,7 +108,7 @@ function findStreamWrap(): StreamWrapBinding | null {
   }
 }
 
-function writeDirect(stream: Duplex, bytes: Uint8Array, done: () => void): number {
+function writeDirect(stream: Duplex, bytes: Uint8Array, owner: { directQueued: number }): number {
   if (!directWrites) return -1;
   if (streamWrap === undefined) streamWrap = findStreamWrap();
   const socket = stream as Socket & { encrypted?: boolean; _unrefTimer?: () => void };
@@ -122,7 +122,7 @@ function writeDirect(stream: Duplex, bytes: Uint8Array, done: () => void): numbe
   spareReq = null;
   req.handle = handle;
   req.oncomplete = onDirectWritten;
-  req.callback = done;
+  req.owner = owner;
   req.socket = socket;
   // An error (the peer reset) is left to stream.write, which meets it again and reports it as usual.
   if (handle.writeBuffer(req, bytes) !== 0) return -1;
@@ -148,7 +148,7 @@ function onDirectWritten(this: WriteReq, status: number): void {
     err.syscall = 'write';
     socket.destroy(err);
   }
-  this.callback?.();
+  this.owner.directQueued = 0;
 }
 
 /** The transport for a duplex handed to the connection without one. */

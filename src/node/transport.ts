@@ -32,7 +32,8 @@ export interface Transport {
    * nothing else of this stream is queued anywhere. Returns -1 when it did not
    * (the caller uses stream.write), 0 when the kernel took every byte (the
    * buffer is free again), or the bytes still queued below the stream (the
-   * buffer stays referenced until written; `done` hears of the end of it).
+   * buffer stays referenced until written; `owner.directQueued` is set back
+   * to 0 when it is).
    */
-  writeDirect?(stream: Duplex, bytes: Uint8Array, done: () => void): number;
+  writeDirect?(stream: Duplex, bytes: Uint8Array, owner: { directQueued: number }): number;
 }
