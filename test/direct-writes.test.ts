@@ -82,6 +82,19 @@ for (const direct of [true, false]) {
       expect(socket.bytesWritten).toBeGreaterThan(sentBytes);
     });
 
+    it('sends until bufferedAmount turns non-zero: it then equals the socket\'s own queue, as ws reads it', async () => {
+      const { port, conns } = await use();
+      const c = await open(port);
+      await until(() => conns.length === 1);
+      const ws = conns[0];
+      (c as unknown as { _socket: net.Socket })._socket.pause();
+      const socket = (ws as unknown as { _socket: net.Socket })._socket;
+      let sent = 0;
+      while (ws.bufferedAmount === 0 && sent < 100_000) { ws.send(Buffer.alloc(1024, 61)); sent++; }
+      expect(ws.bufferedAmount).toBeGreaterThan(0);
+      expect(ws.bufferedAmount).toBe(socket.writableLength);
+    });
+
     it('broadcast frames by reference, callbacks and own sends keep their order per recipient', async () => {
       const { wss, port, conns } = await use();
       const clients = await Promise.all([open(port), open(port), open(port)]);

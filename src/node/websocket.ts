@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { FrameDecoder, type DecoderHandler } from '../codec/decoder.js';
 import { encodeClosePayload } from '../codec/close.js';
 import { ProtocolError } from '../codec/errors.js';
-import { Sender, type WriteCallback } from './sender.js';
+import { Sender, readEnded, readStarted, type WriteCallback } from './sender.js';
 import { WebSocketEventTarget } from './events.js';
 import type { PerMessageDeflate } from './permessage-deflate.js';
 import { connectClient, type ClientOptions } from './client.js';
@@ -234,7 +234,7 @@ export class WebSocket extends WebSocketEventTarget {
    * is the socket's own (ws writes every frame straight to the socket).
    */
   get bufferedAmount(): number {
-    this._sender?.flush();
+    this._sender?.flush(true);
     return this._backlog() + this._afterCloseBytes;
   }
 
@@ -889,7 +889,12 @@ let tapping = false;
 function socketOnData(this: SocketWithWs, chunk: Buffer): void {
   if (tapping) return;
   const ws = this[kWs]!;
-  (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
+  readStarted();
+  try {
+    (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
+  } finally {
+    readEnded();
+  }
   afterRead(ws);
 }
 
@@ -905,7 +910,12 @@ function socketOnRead(this: SocketWithWs, n: number): void {
     tapping = true;
     try { this.emit('data', tap); } finally { tapping = false; }
   }
-  decoder.pushRead(n);
+  readStarted();
+  try {
+    decoder.pushRead(n);
+  } finally {
+    readEnded();
+  }
   afterRead(ws);
 }
 
