@@ -6,7 +6,7 @@
 // returns the state. Whatever it could not consume (a partial header, a control
 // frame not yet whole) stays in IN[CONSUMED, LEN) for JS to carry to the next read.
 import { STATE_PTR, IN_PTR, DESC_PTR, DESC_SIZE, MAX_DESC } from "./arena";
-import { maskInPlace } from "./mask";
+import { maskInPlace, maskInPlaceAscii } from "./mask";
 import { utf8Validate, isAscii } from "./utf8";
 
 // STATE fields (i32 index).
@@ -83,17 +83,21 @@ function fail(code: u32, why: u32): void {
 // emit them. Returns false on invalid UTF-8.
 function dataPiece(p: usize, n: u32, flags: u32, total: u32): bool {
   const key = st(S_KEY);
-  if (key != 0) maskInPlace(p, n, key, st(S_ROT));
+  // A whole message left to JS's validator needs none when it is all ASCII
+  // (most text on the wire): the unmasking pass tells (buffer.isUtf8 was 8.8%
+  // of a 1 KiB text echo's profile).
+  let ascii = false;
+  if (key != 0) {
+    if ((flags & D_VALIDATE_JS) != 0) ascii = maskInPlaceAscii(p, n, key, st(S_ROT));
+    else maskInPlace(p, n, key, st(S_ROT));
+  } else if ((flags & D_VALIDATE_JS) != 0) ascii = isAscii(p, n);
   set(S_ROT, st(S_ROT) + n);
   const remain = st(S_REMAIN) - n;
   set(S_REMAIN, remain);
   const op = st(S_MSG_OP);
   const comp = st(S_MSG_COMP);
   const fin = remain == 0 && st(S_FIN) != 0;
-  // A whole message left to JS's validator needs none when it is all ASCII
-  // (most text on the wire): one SIMD pass here saves JS a call (buffer.isUtf8
-  // was 8.8% of a 1 KiB text echo's profile; the pass costs ~15 ns per KiB).
-  if ((flags & D_VALIDATE_JS) != 0 && isAscii(p, n)) flags &= ~D_VALIDATE_JS;
+  if (ascii) flags &= ~D_VALIDATE_JS;
   else if (op == 1 && comp == 0 && (st(S_FLAGS) & F_VALIDATE) != 0 && (flags & D_VALIDATE_JS) == 0) {
     let u = utf8Validate(p, n, <i32>st(S_UTF8));
     if (u == 0 || (u > 0 && !fin)) {

@@ -48,3 +48,59 @@ export function maskCopy(dst: usize, src: usize, len: usize, key: u32, rot: u32)
     i++;
   }
 }
+
+// maskInPlace that also tells whether every unmasked byte is ASCII (< 0x80):
+// a whole text message left to JS's validator needs no validation then, and
+// this way the check rides on the unmasking pass instead of a second one.
+export function maskInPlaceAscii(ptr: usize, len: usize, key: u32, rot: u32): bool {
+  const k = rotate(key, rot);
+  let i: usize = 0;
+  let high: u64 = 0;
+  if (ASC_FEATURE_SIMD) {
+    const kv = i32x4.splat(<i32>k);
+    let acc = i32x4.splat(0);
+    const end64 = len & ~<usize>63;
+    while (i < end64) {
+      const a = v128.xor(v128.load(ptr + i), kv);
+      const b = v128.xor(v128.load(ptr + i + 16), kv);
+      const c = v128.xor(v128.load(ptr + i + 32), kv);
+      const d = v128.xor(v128.load(ptr + i + 48), kv);
+      v128.store(ptr + i, a);
+      v128.store(ptr + i + 16, b);
+      v128.store(ptr + i + 32, c);
+      v128.store(ptr + i + 48, d);
+      acc = v128.or(acc, v128.or(v128.or(a, b), v128.or(c, d)));
+      i += 64;
+    }
+    const end16 = len & ~<usize>15;
+    while (i < end16) {
+      const a = v128.xor(v128.load(ptr + i), kv);
+      v128.store(ptr + i, a);
+      acc = v128.or(acc, a);
+      i += 16;
+    }
+    high = <u64>i8x16.bitmask(acc);
+  } else {
+    const k64 = (<u64>k) | ((<u64>k) << 32);
+    const end8 = len & ~<usize>7;
+    let acc: u64 = 0;
+    while (i < end8) {
+      const v = load<u64>(ptr + i) ^ k64;
+      store<u64>(ptr + i, v);
+      acc |= v;
+      i += 8;
+    }
+    high = acc & 0x8080808080808080;
+  }
+  let kt = k;
+  let tail: u32 = 0;
+  while (i < len) {
+    const v = load<u8>(ptr + i) ^ <u8>kt;
+    store<u8>(ptr + i, v);
+    tail |= v;
+    kt = (kt >>> 8) | (kt << 24);
+    i++;
+  }
+  return high == 0 && (tail & 0x80) == 0;
+}
+
