@@ -732,25 +732,39 @@ static bool acceptOk(const char *head, size_t end, const char *want) {
 static void onOpenBytes(Conn *c, const uint8_t *buf, size_t n);
 
 /** Bytes during the handshake of openWs(): the 101 with our accept value, then ST_OPEN. */
+/**
+ * A response head arriving in pieces: `buf` joins the bytes already held, if any. Sets the bytes
+ * to search (*a, *alen); false when they would pass `limit`.
+ */
+static bool gatherHead(Conn *c, const uint8_t *buf, size_t n, size_t limit, const uint8_t **a, size_t *alen) {
+  *a = buf;
+  *alen = n;
+  if (!c->acc && !c->accLen) return true;
+  if (c->accLen + n > limit) return false;
+  c->acc = realloc(c->acc, c->accLen + n);
+  memcpy(c->acc + c->accLen, buf, n);
+  c->accLen += n;
+  *a = c->acc;
+  *alen = c->accLen;
+  return true;
+}
+
+/** No end of the head yet: keep what came (the first piece is copied; later ones were joined). */
+static void holdHead(Conn *c, const uint8_t *buf, size_t n) {
+  if (c->acc) return;
+  c->acc = malloc(n);
+  memcpy(c->acc, buf, n);
+  c->accLen = n;
+}
+
 static void onHandshakeBytes(Conn *c, const uint8_t *buf, size_t n) {
-  const uint8_t *a = buf;
-  size_t alen = n;
-  if (c->acc || c->accLen) {
-    if (c->accLen + n > 16384 + 256 * 1024) return handshakeFailed(c, "handshake response too large");
-    c->acc = realloc(c->acc, c->accLen + n);
-    memcpy(c->acc + c->accLen, buf, n);
-    c->accLen += n;
-    a = c->acc;
-    alen = c->accLen;
-  }
+  const uint8_t *a;
+  size_t alen;
+  if (!gatherHead(c, buf, n, 16384 + 256 * 1024, &a, &alen)) return handshakeFailed(c, "handshake response too large");
   const uint8_t *e = memmem(a, alen, "\r\n\r\n", 4);
   if (!e) {
     if (alen > 16384) return handshakeFailed(c, "handshake response too large");
-    if (!c->acc) {
-      c->acc = malloc(n);
-      memcpy(c->acc, buf, n);
-      c->accLen = n;
-    }
+    holdHead(c, buf, n);
     return;
   }
   size_t end = (size_t)(e - a);
@@ -1004,26 +1018,15 @@ static void setupBytes(Conn *c, const uint8_t *buf, size_t n) {
   const uint8_t *chunk = buf;
   size_t clen = n;
   if (c->stage == 0) {
-    const uint8_t *a = buf;
-    size_t alen = n;
-    if (c->acc) {
-      if (c->accLen + n > 65536) {
-        noteError("handshake response too large");
-        return onClosed(c, 0, false);
-      }
-      c->acc = realloc(c->acc, c->accLen + n);
-      memcpy(c->acc + c->accLen, buf, n);
-      c->accLen += n;
-      a = c->acc;
-      alen = c->accLen;
+    const uint8_t *a;
+    size_t alen;
+    if (!gatherHead(c, buf, n, 65536, &a, &alen)) {
+      noteError("handshake response too large");
+      return onClosed(c, 0, false);
     }
     const uint8_t *e = memmem(a, alen, "\r\n\r\n", 4);
     if (!e) {
-      if (!c->acc) {
-        c->acc = malloc(n);
-        memcpy(c->acc, buf, n);
-        c->accLen = n;
-      }
+      holdHead(c, buf, n);
       return;
     }
     size_t end = (size_t)(e - a);

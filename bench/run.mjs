@@ -321,10 +321,28 @@ function launchNode(script, args, { name, cpu, nodeArgs = [], nofile = 0 }) {
   return child;
 }
 
+/** Calls `take` with each JSON line of `stream`; a line it does not take (false), or that is not JSON, is echoed to stderr. */
+function onJsonLines(stream, label, take) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let msg = null;
+      try {
+        msg = JSON.parse(line);
+      } catch {}
+      if (!(msg && typeof msg === 'object' && take(msg)) && line.trim()) process.stderr.write(`[${label}] ${line}\n`);
+    }
+  });
+}
+
 /** First JSON line with a `ready` field on the child's stdout; other lines are echoed to stderr. */
 function waitReady(child, timeoutMs, label) {
   return new Promise((resolve, reject) => {
-    let buf = '';
     let done = false;
     const timer = setTimeout(() => finish(new Error(`${label} printed no ready line within ${timeoutMs} ms`)), timeoutMs);
     function finish(err, value) {
@@ -333,20 +351,10 @@ function waitReady(child, timeoutMs, label) {
       clearTimeout(timer);
       err ? reject(err) : resolve(value);
     }
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg = null;
-        try {
-          msg = JSON.parse(line);
-        } catch {}
-        if (!done && msg && 'ready' in msg) finish(null, msg);
-        else if (line.trim()) process.stderr.write(`[${label}] ${line}\n`);
-      }
+    onJsonLines(child.stdout, label, (msg) => {
+      if (done || !('ready' in msg)) return false;
+      finish(null, msg);
+      return true;
     });
     child.exited.then(({ code, signal }) => finish(new Error(`${label} exited (${signal ?? `code ${code}`}) before it was ready`)));
   });
@@ -382,21 +390,10 @@ function startLoadgen(cfg, useC, nofile) {
   const child = spawnPinned([cLoadgen, JSON.stringify(cfg), ...keyArgs()], { ...where, stdio: ['pipe', 'pipe', 'inherit'] });
   child.stdin.on('error', () => {});
   const listeners = [];
-  let buf = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let msg = null;
-      try {
-        msg = JSON.parse(line);
-      } catch {}
-      if (msg && typeof msg.type === 'string') for (const fn of listeners) fn(msg);
-      else if (line.trim()) process.stderr.write(`[loadgen] ${line}\n`);
-    }
+  onJsonLines(child.stdout, 'loadgen', (msg) => {
+    if (typeof msg.type !== 'string') return false;
+    for (const fn of listeners) fn(msg);
+    return true;
   });
   // 'close' comes after its stdout ended, so the result line has been seen by then.
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));

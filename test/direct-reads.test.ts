@@ -5,12 +5,12 @@
 // the next read), pause/resume, the close handshake, and frames that arrive with
 // the upgrade request (those connections take the 'data' path).
 import { describe, expect, it } from 'vitest';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WS from 'ws';
-import { WebSocketServer, type WebSocket } from '../src/index.ts';
+import type { WebSocket } from '../src/index.ts';
 import { readsDirect, setDirectReads } from '../src/node/transport-net.ts';
-import { cleanupList, closeWss } from './helpers/servers.ts';
+import { cleanupList, trackedServer } from './helpers/servers.ts';
 import { prng } from './helpers/prng.ts';
 
 const cleanups = cleanupList();
@@ -18,17 +18,7 @@ const [major] = process.versions.node.split('.').map(Number);
 // Node 20-24 have the onread slots this relies on; elsewhere only the fallback is checked.
 const expectDirect = major >= 20 && major <= 24;
 
-async function echoServer(): Promise<{ wss: WebSocketServer; port: number; conns: WebSocket[] }> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  const conns: WebSocket[] = [];
-  wss.on('connection', (ws) => {
-    conns.push(ws);
-    ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
-  });
-  await new Promise((r) => wss.once('listening', r));
-  cleanups.push(() => closeWss(wss));
-  return { wss, port: (wss.address() as AddressInfo).port, conns };
-}
+const echoServer = () => trackedServer(cleanups, (ws) => ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary })));
 
 function open(port: number): Promise<WS> {
   const c = new WS(`ws://127.0.0.1:${port}`);

@@ -6,11 +6,11 @@
 // bytesWritten, a replaced socket.write (a wire tap still sees every byte),
 // and a peer that resets mid-stream.
 import { describe, expect, it } from 'vitest';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import WS from 'ws';
-import { WebSocketServer, type WebSocket } from '../src/index.ts';
+import type { WebSocket } from '../src/index.ts';
 import { directWriteStats, setDirectWrites } from '../src/node/transport-net.ts';
-import { cleanupList, closeWss } from './helpers/servers.ts';
+import { cleanupList, trackedServer } from './helpers/servers.ts';
 
 const cleanups = cleanupList();
 
@@ -20,14 +20,7 @@ const until = async (cond: () => boolean, ms = 15_000) => {
   return cond();
 };
 
-async function server(): Promise<{ wss: WebSocketServer; port: number; conns: WebSocket[] }> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  const conns: WebSocket[] = [];
-  wss.on('connection', (ws) => { conns.push(ws); ws.on('error', () => {}); });
-  await new Promise((r) => wss.once('listening', r));
-  cleanups.push(() => closeWss(wss));
-  return { wss, port: (wss.address() as AddressInfo).port, conns };
-}
+const server = () => trackedServer(cleanups, (ws) => ws.on('error', () => {}));
 
 function open(port: number): Promise<WS> {
   const c = new WS(`ws://127.0.0.1:${port}`);

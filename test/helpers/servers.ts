@@ -3,7 +3,7 @@ import { afterEach } from 'vitest';
 import { once, type EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { connect, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import type { WebSocket } from '../../src/index.ts';
+import { WebSocketServer, type WebSocket } from '../../src/index.ts';
 import { T, withTimeout } from './wait.ts';
 
 /** A list of cleanups run last-in first-out after each test; `bestEffort` ignores their failures, `ms` bounds each one. */
@@ -77,3 +77,15 @@ export async function rawPeer<W>(wss: EventEmitter, port: number, cleanups: Arra
   const [ws] = await withTimeout(once(wss, 'connection'), T, 'connection') as [W];
   return { sock, ws };
 }
+
+/** A WebSocketServer on 127.0.0.1, port 0, that keeps every connection in `conns` (`each` sets each one up); closed by `cleanups`. */
+export async function trackedServer(cleanups: Array<() => unknown>, each?: (ws: WebSocket) => void):
+  Promise<{ wss: WebSocketServer; port: number; conns: WebSocket[] }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  const conns: WebSocket[] = [];
+  wss.on('connection', (ws) => { conns.push(ws); each?.(ws); });
+  await once(wss, 'listening');
+  cleanups.push(() => closeWss(wss));
+  return { wss, port: (wss.address() as AddressInfo).port, conns };
+}
+
