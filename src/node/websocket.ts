@@ -115,6 +115,8 @@ function messageAlloc(n: number): Uint8Array {
   return out;
 }
 
+const NO_OPTIONS: SendOptions = Object.freeze({});
+
 /** A send waiting in the queue; `cb` hears of it if the connection ends first. */
 interface QueuedSend { run: () => void; cb?: WriteCallback }
 /** The async step of the send at the head of the queue (ws's wording when the socket goes away meanwhile). */
@@ -450,6 +452,17 @@ export class WebSocket extends WebSocketEventTarget {
   // ---- sending ----
 
   send(data: SendData, options?: SendOptions | WriteCallback, cb?: WriteCallback): void {
+    // The common case straight to the sender: a whole message of bytes on an
+    // open connection with no compression and nothing queued (what the general
+    // path below does for it, without its checks and one call).
+    if (data instanceof Uint8Array && this._readyState === OPEN && this._pmd === null && this._sendQueue === null &&
+      this._fragmentOpcode === 0 && typeof options !== 'function') {
+      const opts = options ?? NO_OPTIONS;
+      if (opts.fin !== false) {
+        this._sender!.frame((opts.binary ?? true) ? OP_BINARY : OP_TEXT, data, true, false, cb, opts.mask);
+        return;
+      }
+    }
     if (typeof options === 'function') { cb = options; options = {}; }
     if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     if (typeof data === 'number') data = data.toString();
