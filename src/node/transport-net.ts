@@ -69,7 +69,7 @@ function readDirect(stream: Duplex, target: Uint8Array, onRead: OnRead): boolean
 // (`node bench/run.mjs --impl ours --only echo-1k,broadcast`, alternated runs).
 // Only while neither the stream nor the handle holds anything, so bytes keep
 // their order; what the kernel does not take at once stays queued in libuv,
-// counted by the caller until `done`. The handle counts the bytes itself
+// counted in the owner's directQueued until written. The handle counts the bytes itself
 // (socket.bytesWritten stays true). WriteWrap comes from process.binding, which
 // Node keeps for this module but deprecates: feature-detected, skipped under
 // --pending-deprecation (no warning for our sake); WASMSOCKET_DIRECT_WRITES=0

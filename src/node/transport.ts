@@ -6,8 +6,8 @@
 //   transport-net.ts     net.Socket / tls.TLSSocket (TCP FIN, destroy)
 //   transport-h2.ts      an HTTP/2 stream, RFC 8441 (END_STREAM, RST_STREAM CANCEL)
 //   transport-duplex.ts  any other Duplex (end, destroy)
-// None of these is on the per-message path: they run once per connection
-// (readDirect sets up a read path, once).
+// Most of these run once per connection (readDirect sets up a read path, once);
+// writeDirect is the exception: a sender calls it for each batch it flushes.
 import type { Duplex } from 'node:stream';
 
 export interface Transport {
