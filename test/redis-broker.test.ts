@@ -225,6 +225,18 @@ async function streamsPair(tag: string, maxLen: number) {
   return { redis, proxy, prefix, a, b };
 }
 
+/** Two broker processes on `redis` under `prefix`, a client of each subscribed to 'room', both Redis subscriptions in place. */
+async function twoInRoom(redis: RedisServer, prefix: string, extra: Record<string, unknown>) {
+  const [a, b] = await Promise.all([0, 1].map(() => BrokerNode.start({ url: redis.url, prefix, ...extra })));
+  cleanups.push(() => a.stop(), () => b.stop());
+  const ca = await Client.connect(a.url), cb = await Client.connect(b.url);
+  cleanups.push(() => ca.close(), () => cb.close());
+  await ca.subscribe('room');
+  await cb.subscribe('room');
+  await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both subscribed');
+  return { a, b, ca, cb };
+}
+
 describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
   beforeAll(() => ensureDist(), 240_000);
 
@@ -232,32 +244,26 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     const redis = await RedisServer.start();
     cleanups.push(() => redis.stop());
     const prefix = `o${process.pid}`;
-    const [a, b] = await Promise.all([0, 1].map(() => BrokerNode.start({ url: redis.url, prefix, maxReconnectDelay: 500 })));
-    cleanups.push(() => a!.stop(), () => b!.stop());
-    const ca = await Client.connect(a!.url), cb = await Client.connect(b!.url);
-    cleanups.push(() => ca.close(), () => cb.close());
-    await ca.subscribe('room');
-    await cb.subscribe('room');
-    await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both subscribed');
-    await a!.publish('room', 'before');
+    const { a, b, ca, cb } = await twoInRoom(redis, prefix, { maxReconnectDelay: 500 });
+    await a.publish('room', 'before');
     await eventually(() => cb.texts(), (t) => t.join() === 'before', 'before reaches b');
-    const cb2 = await Client.connect(b!.url);
+    const cb2 = await Client.connect(b.url);
     cleanups.push(() => cb2.close());
     await cb2.subscribe('room3');
     await eventually(() => numsub(redis, `${prefix}:t:room3`), (n) => n === 1, 'room3 subscribed');
 
     await redis.kill();
-    await eventually(() => a!.metrics(), (m) => !m.connected, 'a notices the outage');
+    await eventually(() => a.metrics(), (m) => !m.connected, 'a notices the outage');
     // Local subscribers get everything published into the outage; Redis nothing.
-    const burst = await a!.call('burst', { topic: 'room', prefix: 'during-', count: 2000 });
+    const burst = await a.call('burst', { topic: 'room', prefix: 'during-', count: 2000 });
     expect(burst.local).toBe(2000);
     await eventually(() => ca.messages.length, (n) => n === 1 + 2000, 'local delivery during the outage');
     // 50,000 x 1 KiB (50 MB) published into the outage on a topic only other processes
     // follow: nothing is held (at-most-once), so the process does not grow with it.
-    const heapBefore = (await a!.call('metrics')).heapUsed;
+    const heapBefore = (await a.call('metrics')).heapUsed;
     const OUTAGE = 50_000;
-    await a!.call('burst', { topic: 'elsewhere', prefix: `${'x'.repeat(1024)}-`, count: OUTAGE });
-    const during = await a!.call('metrics');
+    await a.call('burst', { topic: 'elsewhere', prefix: `${'x'.repeat(1024)}-`, count: OUTAGE });
+    const during = await a.call('metrics');
     expect(during.metrics.dropped).toBe(2000 + OUTAGE);
     expect(during.metrics.pendingBytes).toBe(0);
     expect(during.heapUsed - heapBefore).toBeLessThan(4 * 1024 * 1024); // held, it would be 50 MB
@@ -265,18 +271,18 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     await cb2.unsubscribe('room3');
     await cb2.subscribe('room2');
     await sleep(1500); // an outage of a couple of seconds: reconnect attempts back off
-    expect(a!.alive && b!.alive).toBe(true);
+    expect(a.alive && b.alive).toBe(true);
 
     await redis.restart();
     await eventually(() => numsub(redis, `${prefix}:t:room2`), (n) => n === 1, 'b subscribed to the topic it took up during the outage');
     await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both resubscribed after the restart');
     await eventually(() => numsub(redis, `${prefix}:t:room3`), (n) => n === 0, 'room3, left during the outage, not followed after it');
-    await eventually(() => a!.metrics(), (m) => m.connected, 'a reconnected');
-    const m = await a!.metrics();
+    await eventually(() => a.metrics(), (m) => m.connected, 'a reconnected');
+    const m = await a.metrics();
     expect(m.reconnects).toBeGreaterThan(0);
     // Backoff: from 50 ms doubling to 500 ms, two connections, ~2-3 s down: a handful of attempts each, not hundreds.
     expect(m.reconnects).toBeLessThan(40);
-    await a!.publish('room', 'after');
+    await a.publish('room', 'after');
     await eventually(() => cb.texts(), (t) => t.length === 2, 'after reaches b');
     expect(cb.texts()).toEqual(['before', 'after']); // the outage's messages never reached b: stated, counted at a
   }, 90_000);
@@ -286,33 +292,27 @@ describe.skipIf(!HAS_REDIS)('Redis broker: outages', () => {
     cleanups.push(async () => { redis.proc?.kill('SIGCONT'); await redis.stop(); });
     const prefix = `f${process.pid}`;
     const MAX_PENDING = 256 * 1024;
-    const [a, b] = await Promise.all([0, 1].map(() => BrokerNode.start({ url: redis.url, prefix, maxPendingBytes: MAX_PENDING })));
-    cleanups.push(() => a!.stop(), () => b!.stop());
-    const ca = await Client.connect(a!.url), cb = await Client.connect(b!.url);
-    cleanups.push(() => ca.close(), () => cb.close());
-    await ca.subscribe('room');
-    await cb.subscribe('room');
-    await eventually(() => numsub(redis, `${prefix}:t:room`), (n) => n === 2, 'both subscribed');
+    const { a, b, ca, cb } = await twoInRoom(redis, prefix, { maxPendingBytes: MAX_PENDING });
 
     redis.proc!.kill('SIGSTOP'); // connected, never answering: the case an offline queue would not catch
     // 2,000 x 1 KiB = 2 MiB into a Redis that does not answer: at most 256 KiB (plus what the
     // kernel's socket buffers took) waits for an answer; the rest is dropped and counted.
-    const burst = await a!.call('burst', { topic: 'room', prefix: `${'y'.repeat(1024)}-`, count: 2000 });
+    const burst = await a.call('burst', { topic: 'room', prefix: `${'y'.repeat(1024)}-`, count: 2000 });
     expect(burst.local).toBe(2000);
     await eventually(() => ca.messages.length, (n) => n === 2000, 'local delivery while Redis is frozen');
-    const m = await a!.metrics();
+    const m = await a.metrics();
     expect(m.pendingBytes).toBeLessThanOrEqual(MAX_PENDING);
     expect(m.pendingBytes).toBeGreaterThan(0);
     expect(m.dropped).toBeGreaterThan(0);
 
     redis.proc!.kill('SIGCONT');
-    const settled = await eventually(() => a!.metrics(), (x) => x.pendingBytes === 0, 'pending publishes answered');
+    const settled = await eventually(() => a.metrics(), (x) => x.pendingBytes === 0, 'pending publishes answered');
     expect(settled.published + settled.dropped).toBe(2000); // each publish accounted for once
     ca.messages.length = 0;
     cb.messages.length = 0;
-    await a!.publish('room', 'thawed');
+    await a.publish('room', 'thawed');
     await eventually(() => cb.texts(), (t) => t.includes('thawed'), 'delivery resumes');
-    expect(a!.alive && b!.alive).toBe(true);
+    expect(a.alive && b.alive).toBe(true);
   }, 90_000);
 
   it('Streams mode: a process cut off from Redis delivers what it missed on reconnect, in order, exactly once; MAXLEN bounds the stream', async () => {
