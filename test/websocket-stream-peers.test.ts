@@ -120,20 +120,29 @@ describe.skipIf(!HAS_CHROMIUM)(`Chromium's WebSocketStream against our server ($
     expect(await withTimeout(c.stream.closed, T, 'server closed')).toEqual({ closeCode: 4002, reason: 'server bye' });
   });
 
-  it('backpressure: while our server does not read, it stops reading the socket and the page\'s writes wait; then all 32 MiB arrive intact', async () => {
+  /**
+   * The page opens a WebSocketStream to `path` (kept as `ws`) and writes 128 messages of 256 KiB,
+   * message i filled with i, in the background (`sent` counts the resolved writes, `writing` is
+   * their promise); resolves with our side of the connection.
+   */
+  async function pageWrites32MiB(path: string): Promise<Conn> {
     const before = conns.length;
-    await page.evaluate(async (port) => {
+    await page.evaluate(async ({ port, path }) => {
       const g = globalThis as any;
       g.sent = 0;
-      const ws = new g.WebSocketStream(`ws://127.0.0.1:${port}/slow-server`);
-      const { writable } = await ws.opened;
+      g.ws = new g.WebSocketStream(`ws://127.0.0.1:${port}${path}`);
+      const { writable } = await g.ws.opened;
       const w = writable.getWriter();
       g.writing = (async () => {
         for (let i = 0; i < 128; i++) { await w.write(new Uint8Array(256 * 1024).fill(i)); g.sent++; }
       })();
-    }, srv.port);
+    }, { port: srv.port, path });
     await until(() => conns.length > before, T, 'the page to connect');
-    const c = conns[conns.length - 1];
+    return conns[conns.length - 1];
+  }
+
+  it('backpressure: while our server does not read, it stops reading the socket and the page\'s writes wait; then all 32 MiB arrive intact', async () => {
+    const c = await pageWrites32MiB('/slow-server');
     const { readable } = await withTimeout(c.stream.opened, T, 'server opened');
     const stalledAt = await settled(() => c.socket.bytesRead, 1000, 20_000, 'the server socket\'s bytesRead');
     const sentWhileStalled = await page.evaluate(() => (globalThis as any).sent as number);
@@ -156,19 +165,7 @@ describe.skipIf(!HAS_CHROMIUM)(`Chromium's WebSocketStream against our server ($
   }, 60_000);
 
   it('backpressure: a page that stops reading makes our echo server stop reading (its writes wait), then everything is echoed', async () => {
-    const before = conns.length;
-    await page.evaluate(async (port) => {
-      const g = globalThis as any;
-      g.sent = 0;
-      g.ws = new g.WebSocketStream(`ws://127.0.0.1:${port}/echo`);
-      const { writable } = await g.ws.opened;
-      const w = writable.getWriter();
-      g.writing = (async () => {
-        for (let i = 0; i < 128; i++) { await w.write(new Uint8Array(256 * 1024).fill(i)); g.sent++; }
-      })();
-    }, srv.port);
-    await until(() => conns.length > before, T, 'the page to connect');
-    const c = conns[conns.length - 1];
+    const c = await pageWrites32MiB('/echo');
     const readStall = await settled(() => c.socket.bytesRead, 1000, 20_000, 'the server socket\'s bytesRead');
     const written = c.socket.bytesWritten;
     console.log(`Chromium page not reading, our server echoing: server read ${(readStall / MiB).toFixed(2)} MiB, wrote ${(written / MiB).toFixed(2)} MiB ` +
