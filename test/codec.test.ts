@@ -192,6 +192,23 @@ for (const build of ['simd', 'scalar'] as const) {
           }
         }
       });
+      it('a push made from inside a handler (into this or another decoder) waits for the running dispatch, then runs in order', () => {
+        const { decoder: b, events: bEvents } = collector(server);
+        const order: string[] = [];
+        let a: FrameDecoder;
+        a = new FrameDecoder({
+          onMessage: (d) => {
+            const t = new TextDecoder().decode(d);
+            order.push(`a:${t}`);
+            if (t === 'one') { b.push(maskedFrame(0x81, text('to b'))); a.push(maskedFrame(0x81, text('again'))); order.push('pushed'); }
+          },
+          onPing() {}, onPong() {}, onClose() {}, onError(e) { throw e; },
+        }, server);
+        a.push(Uint8Array.from([...maskedFrame(0x81, text('one')), ...maskedFrame(0x81, text('two'))]));
+        // Nothing ran inside the handler: 'two' (same dispatch) first, then the deferred pushes in order.
+        expect(order).toEqual(['a:one', 'pushed', 'a:two', 'a:again']);
+        expect(bEvents.map((e) => new TextDecoder().decode(msg(e).data))).toEqual(['to b']);
+      });
       it('input after an error or a close is ignored', () => {
         const bytes = Uint8Array.from([...maskedFrame(0x88, encodeClosePayload(1000, 'bye')), ...maskedFrame(0x81, text('late'))]);
         expect(decodeAll(bytes, server)).toEqual([{ type: 'close', code: 1000, reason: 'bye' }]);

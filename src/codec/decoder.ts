@@ -125,10 +125,7 @@ export class FrameDecoder {
     busy = true;
     try {
       this.pushNow(chunk);
-      while (deferred.length > 0) {
-        const [d, c] = deferred.splice(0, 2) as [FrameDecoder, Uint8Array];
-        d.pushNow(c);
-      }
+      FrameDecoder.runDeferred();
     } finally {
       busy = false;
       deferred.length = 0;
@@ -172,13 +169,18 @@ export class FrameDecoder {
         this.carry = null;
       }
       if (len > 0 && !this.done && this.round(len)) this.pushNow(EMPTY);
-      while (deferred.length > 0) {
-        const [d, chunk] = deferred.splice(0, 2) as [FrameDecoder, Uint8Array];
-        d.pushNow(chunk);
-      }
+      FrameDecoder.runDeferred();
     } finally {
       busy = false;
       deferred.length = 0;
+    }
+  }
+
+  // The pushes handlers made while IN was in use, in the order they came.
+  private static runDeferred(): void {
+    while (deferred.length > 0) {
+      const [d, chunk] = deferred.splice(0, 2) as [FrameDecoder, Uint8Array];
+      d.pushNow(chunk);
     }
   }
 
