@@ -3,7 +3,7 @@
 // started with `node --cpu-prof`, under the same load generator and pinning, then prints the
 // functions with the most self time (and the profile's path, for Chrome DevTools).
 //
-//   node bench/profile.mjs echo-1k [ours|ws|tcp|unmask] [--duration S] [--top N] [--keep DIR] [--loadgen c|js]
+//   node bench/profile.mjs echo-1k [ours|ws|tcp|unmask|http] [--duration S] [--top N] [--keep DIR] [--loadgen c|js]
 //
 // Sample shares are robust to other work on the machine (they are shares of the server's own
 // samples, idle excluded), so this is the tool for "where does the time go", while bench/run.mjs
@@ -52,6 +52,7 @@ const SERVERS = {
   ws: ['servers/ws-echo.mjs'],
   tcp: ['servers/ceiling.mjs', '--variant', 'tcp'],
   unmask: ['servers/ceiling.mjs', '--variant', 'unmask'],
+  http: ['servers/ceiling.mjs', '--variant', 'http'],
 };
 const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0 && os.cpus().length >= 2;
 const pin = (cpu, cmd) => (hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd);
@@ -70,7 +71,7 @@ const port = await new Promise((resolve, reject) => {
   server.on('exit', () => reject(new Error('server exited')));
 });
 
-const cfg = { port, ...scn, deflate, maskedEcho: impl === 'tcp', warmupMs: 500, durationMs, hardDeadlineMs: durationMs + 30_000 };
+const cfg = { port, ...scn, deflate, maskedEcho: impl === 'tcp' || impl === 'http', warmupMs: 500, durationMs, hardDeadlineMs: durationMs + 30_000 };
 // The C load generator, as `npm run bench` uses (--loadgen js: the Node one).
 const cbin = flag('--loadgen', 'c') === 'js' ? null : buildCLoadgen().bin ?? null;
 let result;

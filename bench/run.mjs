@@ -2,7 +2,8 @@
 // npm run bench [-- options]    (= node bench/run.mjs [options])
 //
 // Runs each scenario against `ws`, wasmsocket and two ceilings (Node's TCP echo of the same bytes
-// with no WebSocket work, and with only unmasking) interleaved (ws, ours, tcp, unmask, ws, ...),
+// with no WebSocket work, and with only unmasking; setup adds a third, the TCP echo behind Node's
+// http 'upgrade' event) interleaved (ws, ours, tcp, unmask, ws, ...),
 // each run with a fresh server process (bench/servers/*) driven by a separate load generator
 // process (bench/loadgen.c, built on demand with the system's C compiler; bench/loadgen.mjs for
 // permessage-deflate or when no compiler works) over 127.0.0.1, server and load generator pinned to different cores
@@ -19,8 +20,8 @@
 //   --duration S       measurement seconds per run (default 3)
 //   --warmup S         warm-up seconds per run (default 1)
 //   --rounds N         runs per implementation per scenario, interleaved (default 2)
-//   --impl NAME        run one implementation only: ws, ours, tcp or unmask (the ceilings)
-//   --no-ceiling       skip the two ceiling servers
+//   --impl NAME        run one implementation only: ws, ours, tcp, unmask or http (the ceilings)
+//   --no-ceiling       skip the ceiling servers
 //   --chart FILE       write the chart to FILE (default bench/chart.svg, written when the run has
 //                      ws, ours and the ceilings for every scenario of the default set)
 //   --no-chart         write no chart
@@ -53,13 +54,19 @@ const SERVERS = {
   ours: path.join(BENCH, 'servers', 'wasmsocket-echo.mjs'),
   tcp: CEILING,
   unmask: CEILING,
+  http: CEILING,
 };
-const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', tcp: 'ceiling tcp', unmask: 'ceiling unmask' };
+const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', tcp: 'ceiling tcp', unmask: 'ceiling unmask', http: 'ceiling http' };
 // The ceilings (bench/servers/ceiling.mjs): Node's TCP echo of the same byte stream with no
 // WebSocket work, and the same with only unmasking. They speak no permessage-deflate and hold no
 // idle state worth comparing, so they run in the echo, broadcast and setup scenarios only.
 const CEILINGS = ['tcp', 'unmask'];
 const hasCeiling = (scn) => !scn.deflate && scn.kind !== 'idle';
+// The http ceiling (the tcp echo behind Node's http 'upgrade' event) differs from the tcp one only
+// in the handshake, so it runs in the setup scenario alone: the rate no library upgrading on
+// Node's http server can pass.
+const HTTP_CEILING = 'http';
+const hasHttpCeiling = (scn) => scn.kind === 'setup';
 
 // ---- options --------------------------------------------------------------------------------
 
@@ -102,7 +109,7 @@ function parseOptions(argv) {
       case '--duration': o.duration = num(flag, value()); break;
       case '--warmup': o.warmup = Number(value()); break;
       case '--rounds': o.rounds = Math.round(num(flag, value())); break;
-      case '--impl': o.impl = value(); if (!['ws', 'ours', 'tcp', 'unmask'].includes(o.impl)) die('--impl takes ws, ours, tcp or unmask'); break;
+      case '--impl': o.impl = value(); if (!['ws', 'ours', 'tcp', 'unmask', 'http'].includes(o.impl)) die('--impl takes ws, ours, tcp, unmask or http'); break;
       case '--no-ceiling': o.ceiling = false; break;
       case '--chart': o.chart = path.resolve(value()); break;
       case '--no-chart': o.chart = false; break;
@@ -457,7 +464,7 @@ async function runOne(scn, impl, round) {
   const nofile = idle ? scn.conns + 256 : 4096;
   const mode = scn.kind === 'broadcast' ? 'broadcast' : 'echo';
   const label = `${IMPL_LABEL[impl]} server`;
-  const serverArgs = CEILINGS.includes(impl)
+  const serverArgs = CEILINGS.includes(impl) || impl === HTTP_CEILING
     ? ['--variant', impl, '--mode', scn.kind === 'setup' ? 'setup' : mode]
     : ['--mode', mode, ...(scn.deflate ? ['--deflate'] : [])];
   const server = launchNode(SERVERS[impl], serverArgs, {
@@ -489,7 +496,7 @@ async function runOne(scn, impl, round) {
       refill: scn.refill,
       concurrency: scn.concurrency,
       deflate: !!scn.deflate,
-      maskedEcho: impl === 'tcp',
+      maskedEcho: impl === 'tcp' || impl === HTTP_CEILING,
       warmupMs,
       durationMs,
       openTimeoutMs: 60_000,
@@ -568,6 +575,13 @@ async function runOne(scn, impl, round) {
       run.p50 = result.p50;
       run.p99 = result.p99;
       run.srvCpu = ((s1.cpu.user + s1.cpu.system - s0.cpu.user - s0.cpu.system) / 1000 / (s1.t - s0.t)) * 100;
+      // The server's CPU per message, split into its own (user) time and the kernel's (system:
+      // syscalls, loopback TCP, waking the load generator, page faults), in µs.
+      const msgs = result.msgsPerSec * ((s1.t - s0.t) / 1000);
+      if (msgs > 0) {
+        run.userUs = (s1.cpu.user - s0.cpu.user) / msgs;
+        run.sysUs = (s1.cpu.system - s0.cpu.system) / msgs;
+      }
       run.rss = s1.rss;
       run.maxRss = s1.maxRSS;
       run.primary = run.msgsPerSec;
@@ -601,6 +615,24 @@ async function runOne(scn, impl, round) {
 
 // ---- statistics and formatting --------------------------------------------------------------
 
+// Where each server's CPU goes per message: its own (user) time and the kernel's (system). The
+// kernel's part is what no library code removes, so "x ws at 0 user" (ws's whole time over our
+// kernel time) is the most this byte stream allows us, against a ws that keeps its own.
+function cpuTable(summary) {
+  const us = (v) => (v == null ? '' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  const rows = [];
+  for (const s of summary) {
+    const w = s.ws, o = s.wasmsocket;
+    if (!w?.ok || !o?.ok || w.sysUs == null || o.sysUs == null) continue;
+    const bound = o.sysUs > 0 ? (w.userUs + w.sysUs) / o.sysUs : null;
+    rows.push([s.scenario, us(w.userUs), us(w.sysUs), us(o.userUs), us(o.sysUs), bound == null ? '' : `${bound.toFixed(2)}x`]);
+  }
+  if (!rows.length) return null;
+  const headers = ['scenario', 'ws user', 'ws kernel', 'ours user', 'ours kernel', 'x ws at 0 user'];
+  return 'server CPU per message, µs (user = the process\'s own code, kernel = its system time):\n' +
+    table(rows, headers, ['l', 'r', 'r', 'r', 'r', 'r']);
+}
+
 function median(xs) {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
   if (!v.length) return null;
@@ -614,7 +646,7 @@ function summarize(runs) {
     const na = runs.find((r) => r.na);
     return { ok: false, na: na?.na, error: na ? undefined : runs.find((r) => r.error)?.error, runs: runs.length };
   }
-  const keys = ['msgsPerSec', 'mbPerSec', 'p50', 'p99', 'srvCpu', 'genCpu', 'other', 'perCpu', 'rss', 'maxRss', 'bytesPerConn', 'heapPerConn', 'conns', 'primary'];
+  const keys = ['msgsPerSec', 'mbPerSec', 'p50', 'p99', 'srvCpu', 'genCpu', 'other', 'perCpu', 'userUs', 'sysUs', 'rss', 'maxRss', 'bytesPerConn', 'heapPerConn', 'conns', 'primary'];
   const s = { ok: true, runs: runs.length, okRuns: ok.length };
   for (const k of keys) s[k] = median(ok.map((r) => r[k]));
   const prim = ok.map((r) => r.primary);
@@ -673,12 +705,12 @@ async function main() {
   } else if (ours.stale) {
     note(`warning: dist/ is older than ${ours.stale}; results are for the last build (run \`npm run build\`)`);
   }
-  if (opts.ceiling) impls.push(...CEILINGS);
+  if (opts.ceiling) impls.push(...CEILINGS, HTTP_CEILING);
   if (opts.impl) {
     if (opts.impl === 'ours' && !ours.available) die('--impl ours, but dist/index.js does not exist (run `npm run build`)');
     impls = [opts.impl];
   }
-  const implsFor = (scn) => impls.filter((i) => !CEILINGS.includes(i) || hasCeiling(scn));
+  const implsFor = (scn) => impls.filter((i) => i === HTTP_CEILING ? hasHttpCeiling(scn) : !CEILINGS.includes(i) || hasCeiling(scn));
 
   for (const s of scenarios) {
     if (s.kind !== 'idle') continue;
@@ -737,7 +769,7 @@ async function main() {
     let met = null;
     if (ratio != null && scn.target) met = scn.target.min != null ? ratio >= scn.target.min : ratio <= scn.target.max;
     const ceiling = {};
-    for (const c of CEILINGS) {
+    for (const c of [...CEILINGS, HTTP_CEILING]) {
       if (!per[c]) continue;
       ceiling[c] = { vsWs: rel(c, 'ws'), oursShare: rel('ours', c), wsShare: rel('ws', c) };
     }
@@ -752,6 +784,7 @@ async function main() {
       wasmsocket: per.ours ?? null,
       ceilingTcp: per.tcp ?? null,
       ceilingUnmask: per.unmask ?? null,
+      ceilingHttp: per.http ?? null,
       ratio,
       ratioPerCpu,
       ceiling,
@@ -766,7 +799,7 @@ async function main() {
       const perCpu = impl === 'ws' ? null : rel(impl, 'ws', 'perCpu');
       const cpuRatioCell = perCpu != null ? `${perCpu.toFixed(2)}x` : '';
       const share = (c) => {
-        const v = CEILINGS.includes(impl) ? null : rel(impl, c);
+        const v = CEILINGS.includes(impl) || impl === HTTP_CEILING ? null : rel(impl, c);
         return v == null ? '' : `${(v * 100).toFixed(0)}%`;
       };
       const targetCell = scn.target && (isOurs || list.length === 1) ? `${targetText(scn.target)}${met == null ? '' : met ? ' ok' : ' MISS'}` : '';
@@ -808,6 +841,9 @@ async function main() {
       `CPU% = % of one core; ${PIN ? `server pinned to CPU ${PIN.server}, load generator to CPU ${PIN.loadgen}` : 'not pinned'}; ${loadgenText}. ` +
       'See bench/README.md.',
   );
+
+  const cpuRows = cpuTable(summary);
+  if (cpuRows) console.log('\n' + cpuRows);
 
   const footnotes = [];
   let broadcastNoted = false;

@@ -1,7 +1,8 @@
 // Benchmark ceiling: what Node itself costs for the byte stream of a scenario, with no WebSocket
-// library on top. Two variants, both on a plain `net` server (no `http` module):
+// library on top. Two variants on a plain `net` server (no `http` module), and one behind Node's
+// `http` server:
 //
-//   node bench/servers/ceiling.mjs --variant tcp|unmask [--mode echo|broadcast|setup]
+//   node bench/servers/ceiling.mjs --variant tcp|unmask|http [--mode echo|broadcast|setup]
 //
 // - tcp:    a TCP echo. After a minimal hand-written 101 (the load generator checks
 //           Sec-WebSocket-Accept, so the key is hashed), every read is written back as it came
@@ -12,10 +13,15 @@
 //           payloads and write them back as unmasked server frames (header 4 bytes shorter), one
 //           output buffer per read. No message assembly, no UTF-8 check, no events. A close frame
 //           is answered with an unmasked close frame and the socket is ended.
+// - http:   the tcp variant behind `http.createServer()`: the request arrives as http's 'upgrade'
+//           event (llhttp's parse, IncomingMessage, headers object), then the same echo. The least
+//           any library that upgrades on Node's http server (as ws and wasmsocket do) can cost, so
+//           its setup rate bounds theirs.
 //
 // The load generator counts frames by their headers, so both streams count like a real echo.
 // Startup line and IPC control channel as in the other servers (see ws-echo.mjs).
 
+import http from 'node:http';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -31,7 +37,7 @@ const mode = argValue('--mode') ?? 'echo';
 const IMPL = `ceiling-${variant}`;
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
-if (variant !== 'tcp' && variant !== 'unmask') {
+if (variant !== 'tcp' && variant !== 'unmask' && variant !== 'http') {
   out({ ready: false, impl: IMPL, error: `unknown variant ${variant}` });
   process.exit(1);
 }
@@ -55,10 +61,11 @@ function response(head) {
   if (at < 0) return null;
   const end = head.indexOf('\r\n', at + 2);
   const key = head.toString('latin1', at + KEY_HEADER.length, end).trim();
-  const accept = createHash('sha1').update(key + GUID).digest('base64');
   return 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-    `Sec-WebSocket-Accept: ${accept}\r\n\r\n`;
+    `Sec-WebSocket-Accept: ${accept(key)}\r\n\r\n`;
 }
+
+const accept = (key) => createHash('sha1').update(key + GUID).digest('base64');
 
 const open = new Set(); // sockets past the handshake (broadcast targets)
 
@@ -131,13 +138,10 @@ class Unmasker {
   }
 }
 
-const server = net.createServer({ noDelay: true }, (socket) => {
-  socket.on('error', () => {});
-  socket.on('close', () => open.delete(socket));
-  let head = null;
+/** What one connection does with the bytes after the 101 (see the variants above). */
+function relay(socket) {
   const unmasker = variant === 'unmask' ? new Unmasker() : null;
-
-  const onFrames = (chunk) => {
+  return (chunk) => {
     if (chunk.length === 0) return;
     if (unmasker) {
       const res = unmasker.feed(chunk);
@@ -150,6 +154,17 @@ const server = net.createServer({ noDelay: true }, (socket) => {
     if (mode === 'broadcast') for (const s of open) s.write(chunk);
     else socket.write(chunk);
   };
+}
+
+function track(socket) {
+  socket.on('error', () => {});
+  socket.on('close', () => open.delete(socket));
+}
+
+const server = variant === 'http' ? http.createServer() : net.createServer({ noDelay: true }, (socket) => {
+  track(socket);
+  let head = null;
+  const onFrames = relay(socket);
 
   const onHandshake = (chunk) => {
     head = head === null ? chunk : Buffer.concat([head, chunk]);
@@ -170,6 +185,20 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   };
   socket.on('data', onHandshake);
 });
+
+if (variant === 'http') {
+  server.on('upgrade', (req, socket, head) => {
+    track(socket);
+    const key = req.headers['sec-websocket-key'];
+    if (typeof key !== 'string') return void socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    socket.setNoDelay(true);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(key)}\r\n\r\n`);
+    open.add(socket);
+    const onFrames = relay(socket);
+    socket.on('data', onFrames);
+    onFrames(head);
+  });
+}
 
 server.on('error', (err) => {
   out({ ready: false, impl: IMPL, error: `server error: ${err?.message ?? err}` });
