@@ -3,6 +3,7 @@
 // recipient's backpressure checked first. With permessage-deflate it is also
 // compressed once (per window size) for every deflate recipient. Also
 // uWebSockets-style topics.
+import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
 import { headerLength, writeHeader } from '../codec/encoder.js';
 import { toBuffer, type WebSocket } from './websocket.js';

@@ -3,6 +3,7 @@
 // falling back to HTTP/1.1 when the server does not advertise
 // SETTINGS_ENABLE_CONNECT_PROTOCOL. The connection is the same core as over
 // TCP, on the HTTP/2 stream transport.
+import { Buffer } from 'node:buffer';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http';
 import { formatExtensions } from './extension.js';

@@ -2,6 +2,7 @@
 // compress jobs in order and its decompress jobs in order (one of each at a
 // time), each job holding a slot of the process-wide zlib limiter
 // (zlib-pool.ts) while it runs.
+import process from 'node:process';
 import { internal, type DeflateCallback, type PerMessageDeflateError } from './deflate-errors.js';
 import { getLimiter } from './zlib-pool.js';
 

@@ -2,6 +2,7 @@
 // its request object, and how the handshake is answered on a stream. The
 // connection itself is the same core as over TCP (websocket.ts) with the
 // HTTP/2 stream transport (transport-h2.ts).
+import { Buffer } from 'node:buffer';
 import type { IncomingHttpHeaders, Http2Server, Http2SecureServer, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

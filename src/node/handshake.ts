@@ -1,4 +1,5 @@
 // Opening handshake pieces shared by server and client (RFC 6455 §4).
+import { Buffer } from 'node:buffer';
 import * as crypto from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 

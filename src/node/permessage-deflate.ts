@@ -47,6 +47,8 @@
 // 10 bits: 26.3%), and a numeric clientMaxWindowBits makes the server decline
 // offers without client_max_window_bits, i.e. no compression at all for such
 // clients.
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import zlib from 'node:zlib';
 import type { ExtensionParams } from './extension.js';
 import {

@@ -2,6 +2,13 @@
 // tick (many sends, one socket.write), writes large payloads without copying
 // (header + payload under cork: one writev), and masks for a client. Frames
 // framed elsewhere (broadcast) go by reference while nothing else is pending.
+// Buffer and process come from their modules, not the globals: Node 20 defines
+// those globals as getters, so each read on a hot path is a getter call
+// (LoadGlobalIC in the 1 KiB echo's profile). Every file of src/node and
+// src/redis does the same (test/module-globals.test.ts); echo 1 KiB +3.5%,
+// 4 alternated runs of `node bench/run.mjs --impl ours --only echo-1k`.
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import { writeHeader, headerLength } from '../codec/encoder.js';

@@ -1,4 +1,6 @@
 // WebSocketServer: ws's upgrade path on Node's http server (RFC 6455 §4.2).
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { EventEmitter } from 'node:events';
 import http, { type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';

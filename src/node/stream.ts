@@ -3,6 +3,7 @@
 // chunks become messages. Backpressure: the socket is paused while the readable
 // side is full. The stream is destroyed once both sides are done; destroying it
 // terminates the connection; connection errors are re-emitted on the stream.
+import process from 'node:process';
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { WebSocket } from './websocket.js';
 

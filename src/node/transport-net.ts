@@ -1,6 +1,7 @@
 // A TCP or TLS socket (tls.TLSSocket is a net.Socket): no idle timeout, no Nagle
 // delay for small frames; a close ends with FIN, a protocol error too (as ws:
 // the peer reads our close frame before the FIN), terminate() destroys.
+import process from 'node:process';
 import { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { Duplex } from 'node:stream';

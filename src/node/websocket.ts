@@ -3,7 +3,8 @@
 // (src/codec); this file owns state, events and the close handshake.
 import type { Duplex } from 'node:stream';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
+import process from 'node:process';
 import { FrameDecoder, type DecoderHandler } from '../codec/decoder.js';
 import { encodeClosePayload } from '../codec/close.js';
 import { ProtocolError } from '../codec/errors.js';

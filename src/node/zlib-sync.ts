@@ -22,6 +22,7 @@
 // internals (stable since Node 10, used by Node's own sync functions): they
 // are feature-detected (syncCapable) and the async path is used without them
 // (Bun's and Deno's node:zlib, say).
+import { Buffer } from 'node:buffer';
 import type zlib from 'node:zlib';
 
 const Z_SYNC_FLUSH = 2;

@@ -8,7 +8,7 @@
 //
 // Binary-safe and self-describing, so a payload from another program on the
 // same channel is recognised and counted instead of delivered.
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 
 const MAGIC = 0x57534231; // "WSB1"

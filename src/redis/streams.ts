@@ -5,6 +5,7 @@
 // last entry id it delivered. After a disconnect it resumes from that id: what
 // was published meanwhile (and is still retained) is delivered in order, each
 // entry once, because ids only grow and the position moves only after delivery.
+import { Buffer } from 'node:buffer';
 import { backoff, loadRedis, type RedisConnection } from './client.js';
 import type { Transport, TransportHooks, TransportOptions } from './transport.js';
 
