@@ -57,16 +57,15 @@ const SERVERS = {
   http: CEILING,
 };
 const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', tcp: 'ceiling tcp', unmask: 'ceiling unmask', http: 'ceiling http' };
-// The ceilings (bench/servers/ceiling.mjs): Node's TCP echo of the same byte stream with no
-// WebSocket work, and the same with only unmasking. They speak no permessage-deflate and hold no
-// idle state worth comparing, so they run in the echo, broadcast and setup scenarios only.
-const CEILINGS = ['tcp', 'unmask'];
+// The ceilings (bench/servers/ceiling.mjs), each with the scenarios it runs in: Node's TCP echo of
+// the same byte stream with no WebSocket work, and the same with only unmasking, speak no
+// permessage-deflate and hold no idle state worth comparing, so they run in the echo, broadcast
+// and setup scenarios only. The http one (the tcp echo behind Node's http 'upgrade' event)
+// differs from tcp only in the handshake, so it runs in setup alone: the rate no library
+// upgrading on Node's http server can pass.
 const hasCeiling = (scn) => !scn.deflate && scn.kind !== 'idle';
-// The http ceiling (the tcp echo behind Node's http 'upgrade' event) differs from the tcp one only
-// in the handshake, so it runs in the setup scenario alone: the rate no library upgrading on
-// Node's http server can pass.
-const HTTP_CEILING = 'http';
-const hasHttpCeiling = (scn) => scn.kind === 'setup';
+const CEILING_SCENARIOS = { tcp: hasCeiling, unmask: hasCeiling, http: (scn) => scn.kind === 'setup' };
+const CEILINGS = Object.keys(CEILING_SCENARIOS);
 
 // ---- options --------------------------------------------------------------------------------
 
@@ -464,7 +463,7 @@ async function runOne(scn, impl, round) {
   const nofile = idle ? scn.conns + 256 : 4096;
   const mode = scn.kind === 'broadcast' ? 'broadcast' : 'echo';
   const label = `${IMPL_LABEL[impl]} server`;
-  const serverArgs = CEILINGS.includes(impl) || impl === HTTP_CEILING
+  const serverArgs = CEILINGS.includes(impl)
     ? ['--variant', impl, '--mode', scn.kind === 'setup' ? 'setup' : mode]
     : ['--mode', mode, ...(scn.deflate ? ['--deflate'] : [])];
   const server = launchNode(SERVERS[impl], serverArgs, {
@@ -496,7 +495,7 @@ async function runOne(scn, impl, round) {
       refill: scn.refill,
       concurrency: scn.concurrency,
       deflate: !!scn.deflate,
-      maskedEcho: impl === 'tcp' || impl === HTTP_CEILING,
+      maskedEcho: impl === 'tcp' || impl === 'http',
       warmupMs,
       durationMs,
       openTimeoutMs: 60_000,
@@ -705,12 +704,12 @@ async function main() {
   } else if (ours.stale) {
     note(`warning: dist/ is older than ${ours.stale}; results are for the last build (run \`npm run build\`)`);
   }
-  if (opts.ceiling) impls.push(...CEILINGS, HTTP_CEILING);
+  if (opts.ceiling) impls.push(...CEILINGS);
   if (opts.impl) {
     if (opts.impl === 'ours' && !ours.available) die('--impl ours, but dist/index.js does not exist (run `npm run build`)');
     impls = [opts.impl];
   }
-  const implsFor = (scn) => impls.filter((i) => i === HTTP_CEILING ? hasHttpCeiling(scn) : !CEILINGS.includes(i) || hasCeiling(scn));
+  const implsFor = (scn) => impls.filter((i) => !CEILINGS.includes(i) || CEILING_SCENARIOS[i](scn));
 
   for (const s of scenarios) {
     if (s.kind !== 'idle') continue;
@@ -769,7 +768,7 @@ async function main() {
     let met = null;
     if (ratio != null && scn.target) met = scn.target.min != null ? ratio >= scn.target.min : ratio <= scn.target.max;
     const ceiling = {};
-    for (const c of [...CEILINGS, HTTP_CEILING]) {
+    for (const c of CEILINGS) {
       if (!per[c]) continue;
       ceiling[c] = { vsWs: rel(c, 'ws'), oursShare: rel('ours', c), wsShare: rel('ws', c) };
     }
@@ -799,7 +798,7 @@ async function main() {
       const perCpu = impl === 'ws' ? null : rel(impl, 'ws', 'perCpu');
       const cpuRatioCell = perCpu != null ? `${perCpu.toFixed(2)}x` : '';
       const share = (c) => {
-        const v = CEILINGS.includes(impl) || impl === HTTP_CEILING ? null : rel(impl, c);
+        const v = CEILINGS.includes(impl) ? null : rel(impl, c);
         return v == null ? '' : `${(v * 100).toFixed(0)}%`;
       };
       const targetCell = scn.target && (isOurs || list.length === 1) ? `${targetText(scn.target)}${met == null ? '' : met ? ' ok' : ' MISS'}` : '';
@@ -923,7 +922,7 @@ async function main() {
   if (RUN_REDIS) runRedisFanout();
 }
 
-// The committed chart is rewritten by full runs that measured ws, ours and both ceilings on every
+// The committed chart is rewritten by full runs that measured ws, ours and the ceilings on every
 // throughput scenario; --chart FILE writes one from any run, --no-chart none.
 function chartTarget(scenarios, impls) {
   if (opts.chart === false) return null;

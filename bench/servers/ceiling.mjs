@@ -54,18 +54,16 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY_HEADER = Buffer.from('\r\nsec-websocket-key:', 'latin1');
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
-/** The 101 for a request head, or null when it has no key. */
-function response(head) {
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+
+/** The Sec-WebSocket-Key of a request head, or null when it has none. */
+function keyOf(head) {
   const lower = Buffer.from(head.toString('latin1').toLowerCase(), 'latin1');
   const at = lower.indexOf(KEY_HEADER);
   if (at < 0) return null;
   const end = head.indexOf('\r\n', at + 2);
-  const key = head.toString('latin1', at + KEY_HEADER.length, end).trim();
-  return 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-    `Sec-WebSocket-Accept: ${accept(key)}\r\n\r\n`;
+  return head.toString('latin1', at + KEY_HEADER.length, end).trim();
 }
-
-const accept = (key) => createHash('sha1').update(key + GUID).digest('base64');
 
 const open = new Set(); // sockets past the handshake (broadcast targets)
 
@@ -161,10 +159,19 @@ function track(socket) {
   socket.on('close', () => open.delete(socket));
 }
 
+/** Answers the key with a 101; from then on the socket relays, starting with `rest` (bytes after the request). */
+function upgraded(socket, key, rest) {
+  const accept = createHash('sha1').update(key + GUID).digest('base64');
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  open.add(socket);
+  const onFrames = relay(socket);
+  socket.on('data', onFrames);
+  onFrames(rest);
+}
+
 const server = variant === 'http' ? http.createServer() : net.createServer({ noDelay: true }, (socket) => {
   track(socket);
   let head = null;
-  const onFrames = relay(socket);
 
   const onHandshake = (chunk) => {
     head = head === null ? chunk : Buffer.concat([head, chunk]);
@@ -173,15 +180,12 @@ const server = variant === 'http' ? http.createServer() : net.createServer({ noD
       if (head.length > 16384) socket.destroy();
       return;
     }
-    const res = response(head.subarray(0, end + 2));
-    if (res === null) return void socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    socket.write(res);
+    const key = keyOf(head.subarray(0, end + 2));
+    if (key === null) return void socket.end(BAD_REQUEST);
     const rest = head.subarray(end + 4);
     head = null;
-    open.add(socket);
     socket.removeListener('data', onHandshake);
-    socket.on('data', onFrames);
-    onFrames(rest);
+    upgraded(socket, key, rest);
   };
   socket.on('data', onHandshake);
 });
@@ -190,13 +194,9 @@ if (variant === 'http') {
   server.on('upgrade', (req, socket, head) => {
     track(socket);
     const key = req.headers['sec-websocket-key'];
-    if (typeof key !== 'string') return void socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    if (typeof key !== 'string') return void socket.end(BAD_REQUEST);
     socket.setNoDelay(true);
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(key)}\r\n\r\n`);
-    open.add(socket);
-    const onFrames = relay(socket);
-    socket.on('data', onFrames);
-    onFrames(head);
+    upgraded(socket, key, head);
   });
 }
 
