@@ -603,27 +603,38 @@ static void windowBegins(void) {
   tWindowEnd = tStart + cfgNum("durationMs", 3000);
 }
 
-/** Ends the window: the result's common tail (seconds, CPU, latency) goes into `out`. */
-static double windowEnds(double *cpuPercent, double *cpuUser, double *cpuSystem) {
+/** The measurement window's length and this process's CPU over it. */
+typedef struct {
+  double seconds, cpuPercent, cpuUser, cpuSystem;
+} Window;
+
+/** Ends the window and measures it. */
+static Window windowEnds(void) {
   double t = nowMs();
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   measuring = false;
   running = false;
   emit("measure-end");
-  *cpuUser = tvUs(ru.ru_utime) - tvUs(cpuStart.ru_utime);
-  *cpuSystem = tvUs(ru.ru_stime) - tvUs(cpuStart.ru_stime);
-  *cpuPercent = (*cpuUser + *cpuSystem) / 1000 / (t - tStart) * 100;
-  return (t - tStart) / 1000;
+  Window w;
+  w.cpuUser = tvUs(ru.ru_utime) - tvUs(cpuStart.ru_utime);
+  w.cpuSystem = tvUs(ru.ru_stime) - tvUs(cpuStart.ru_stime);
+  w.cpuPercent = (w.cpuUser + w.cpuSystem) / 1000 / (t - tStart) * 100;
+  w.seconds = (t - tStart) / 1000;
+  return w;
 }
 
-static void putWindow(double seconds, double cpuPercent, double cpuUser, double cpuSystem) {
-  putNum("seconds", seconds);
-  putNum("cpuPercent", cpuPercent);
-  putNum("cpuUser", cpuUser);
-  putNum("cpuSystem", cpuSystem);
+/** The tail every timed result ends with (seconds, CPU, latency); closes the line and exits. */
+static void endResult(Window w) {
+  putNum("seconds", w.seconds);
+  putNum("cpuPercent", w.cpuPercent);
+  putNum("cpuUser", w.cpuUser);
+  putNum("cpuSystem", w.cpuSystem);
   putPercentiles();
   put(",\"samples\":%llu", (unsigned long long)histCount);
+  put("}");
+  flushLine();
+  exit(0);
 }
 
 // ---- scenario state -------------------------------------------------------------------------
@@ -868,21 +879,21 @@ static void echoStart(void) {
 }
 
 static void putVerification(void);
-static void putWindow(double seconds, double cpuPercent, double cpuUser, double cpuSystem);
 
-static void echoResult(void) {
-  double cpuP, cpuU, cpuS;
-  double seconds = windowEnds(&cpuP, &cpuU, &cpuS);
-  put("{\"type\":\"result\",\"kind\":\"echo\",\"loadgen\":\"c\",\"conns\":%d,\"inflight\":%d,\"size\":%zu,\"msgs\":%llu",
-    nOpen, W, SIZE, (unsigned long long)msgs);
+/** How an echo or broadcast result starts: the data messages counted and their rates. */
+static void putMessagesHead(const char *kind, int connCount, double seconds) {
+  put("{\"type\":\"result\",\"kind\":\"%s\",\"loadgen\":\"c\",\"conns\":%d,\"inflight\":%d,\"size\":%zu,\"msgs\":%llu",
+    kind, connCount, W, SIZE, (unsigned long long)msgs);
   putNum("msgsPerSec", msgs / seconds);
   putNum("bytesPerSec", (double)msgs * (double)SIZE / seconds);
+}
+
+static void echoResult(void) {
+  Window w = windowEnds();
+  putMessagesHead("echo", nOpen, w.seconds);
   put(",\"deflateRequested\":false,\"deflateNegotiated\":false,\"deflatePartial\":false,\"frameBytes\":%zu", FRAME_LEN);
   putVerification();
-  putWindow(seconds, cpuP, cpuU, cpuS);
-  put("}");
-  flushLine();
-  exit(0);
+  endResult(w);
 }
 
 /** Summary of the header / first-payload checks (verification() in loadgen.mjs). */
@@ -970,19 +981,12 @@ static void broadcastGo(void) {
 }
 
 static void broadcastResult(void) {
-  double cpuP, cpuU, cpuS;
-  double seconds = windowEnds(&cpuP, &cpuU, &cpuS);
-  put("{\"type\":\"result\",\"kind\":\"broadcast\",\"loadgen\":\"c\",\"conns\":%d,\"inflight\":%d,\"size\":%zu,\"msgs\":%llu",
-    maxConns, W, SIZE, (unsigned long long)msgs);
-  putNum("msgsPerSec", msgs / seconds);
-  putNum("bytesPerSec", (double)msgs * (double)SIZE / seconds);
-  putNum("broadcastsPerSec", msgs / (double)maxConns / seconds);
+  Window w = windowEnds();
+  putMessagesHead("broadcast", maxConns, w.seconds);
+  putNum("broadcastsPerSec", msgs / (double)maxConns / w.seconds);
   put(",\"completedBroadcasts\":%llu", (unsigned long long)completed);
   putVerification();
-  putWindow(seconds, cpuP, cpuU, cpuS);
-  put("}");
-  flushLine();
-  exit(0);
+  endResult(w);
 }
 
 // ---- setup ----------------------------------------------------------------------------------
@@ -1117,17 +1121,13 @@ static void startPendingCycles(void) {
 }
 
 static void setupResult(void) {
-  double cpuP, cpuU, cpuS;
-  double seconds = windowEnds(&cpuP, &cpuU, &cpuS);
+  Window w = windowEnds();
   put("{\"type\":\"result\",\"kind\":\"setup\",\"loadgen\":\"c\",\"concurrency\":%d,\"ops\":%llu", SETUP_C,
     (unsigned long long)ops);
-  putNum("msgsPerSec", ops / seconds);
+  putNum("msgsPerSec", ops / w.seconds);
   put(",\"bytesPerSec\":null,\"totalConnections\":%lld,\"hitMaxOps\":%s", totalSetup, totalSetup >= maxOps ? "true" : "false");
   putErrors();
-  putWindow(seconds, cpuP, cpuU, cpuS);
-  put("}");
-  flushLine();
-  exit(0);
+  endResult(w);
 }
 
 // ---- idle -----------------------------------------------------------------------------------
