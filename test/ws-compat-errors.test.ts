@@ -143,46 +143,48 @@ describe('sends cut short by the socket going away', () => {
     });
   });
 
-  it('a message being compressed off-thread: callbacks fail once, in order, while CLOSING; nothing is sent after', async () => {
-    await pair({ perMessageDeflate: true }, async (client, server) => {
+  // On a permessage-deflate pair, `sends` queues work on the client, then terminate() comes in the
+  // same tick: what each callback heard (`n readyState message`), and how many messages the server got.
+  async function terminatedWhileCompressing(sends: (client: WebSocket, heard: (n: number) => (err?: Error | null) => void) => void) {
+    return pair({ perMessageDeflate: true }, async (client, server) => {
       const calls: string[] = [];
       let received = 0;
       server.on('message', () => { received++; });
       const closed = next(client, 'close');
-      // Past SYNC_COMPRESS_MAX (1 MiB) deflate runs on the thread pool: there is a "while compressing".
-      client.send(Buffer.alloc(2 * 1024 * 1024, 7), (err) => calls.push(`1 ${client.readyState} ${err?.message}`));
-      client.send('behind it', (err) => calls.push(`2 ${client.readyState} ${err?.message}`));
+      sends(client, (n) => (err) => calls.push(`${n} ${client.readyState} ${err?.message}`));
       client.terminate();
       await closed;
       await new Promise((r) => setTimeout(r, 50));
-      expect(calls).toEqual([
-        '1 2 The socket was closed while data was being compressed',
-        '2 2 The socket was closed while data was being compressed',
-      ]);
-      expect(received).toBe(0);
+      return { calls, received };
     });
+  }
+
+  it('a message being compressed off-thread: callbacks fail once, in order, while CLOSING; nothing is sent after', async () => {
+    const { calls, received } = await terminatedWhileCompressing((client, heard) => {
+      // Past SYNC_COMPRESS_MAX (1 MiB) deflate runs on the thread pool: there is a "while compressing".
+      client.send(Buffer.alloc(2 * 1024 * 1024, 7), heard(1));
+      client.send('behind it', heard(2));
+    });
+    expect(calls).toEqual([
+      '1 2 The socket was closed while data was being compressed',
+      '2 2 The socket was closed while data was being compressed',
+    ]);
+    expect(received).toBe(0);
   });
 
   it('a message compressed in this thread: terminate() in the same tick fails it and those behind it, in order, while CLOSING', async () => {
-    await pair({ perMessageDeflate: true }, async (client, server) => {
-      const calls: string[] = [];
-      let received = 0;
-      server.on('message', () => { received++; });
-      const closed = next(client, 'close');
+    const { calls, received } = await terminatedWhileCompressing((client, heard) => {
       // Under 1 MiB: compressed synchronously, but at the tick's flush, not inside send().
-      client.send('hi', (err) => calls.push(`1 ${client.readyState} ${err?.message}`));
-      client.send('there', { compress: false }, (err) => calls.push(`2 ${client.readyState} ${err?.message}`));
-      client.ping('p', undefined, (err) => calls.push(`3 ${client.readyState} ${err?.message}`));
-      client.terminate();
-      await closed;
-      await new Promise((r) => setTimeout(r, 50));
-      expect(calls).toEqual([
-        '1 2 The socket was closed while data was being compressed',
-        '2 2 The socket was closed while data was being compressed',
-        '3 2 The socket was closed while data was being compressed',
-      ]);
-      expect(received).toBe(0);
+      client.send('hi', heard(1));
+      client.send('there', { compress: false }, heard(2));
+      client.ping('p', undefined, heard(3));
     });
+    expect(calls).toEqual([
+      '1 2 The socket was closed while data was being compressed',
+      '2 2 The socket was closed while data was being compressed',
+      '3 2 The socket was closed while data was being compressed',
+    ]);
+    expect(received).toBe(0);
   });
 
   it('an unreadable Blob fails the send and the connection once; after close it only reaches the callback', async () => {
