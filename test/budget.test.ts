@@ -1,4 +1,4 @@
-// The server-wide memory budget (src/node/budget.ts) with real sockets: 200
+// The server-wide memory budget (src/core/budget.ts) with real sockets: 200
 // hostile peers in a child process each stream a message they never finish
 // while well-behaved ws clients echo numbered messages through the same
 // server. Without the budget this pins gigabytes (maxPayload is per

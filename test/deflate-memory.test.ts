@@ -9,7 +9,7 @@ import WS from 'ws';
 import { WebSocketServer, type WebSocket } from '../src/index.ts';
 import {
   DEFAULT_DEFLATE_IDLE_RELEASE, DEFAULT_MAX_IDLE_DEFLATE_STREAMS, zlibStats,
-} from '../src/node/permessage-deflate.ts';
+} from '../src/node/deflate/permessage-deflate.ts';
 
 const N = 200;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

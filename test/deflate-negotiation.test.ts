@@ -4,8 +4,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatExtensions, parseExtensions, type ExtensionOffers } from '../src/node/extension.ts';
-import { PerMessageDeflate, type PerMessageDeflateOptions } from '../src/node/permessage-deflate.ts';
+import { formatExtensions, parseExtensions, type ExtensionOffers } from '../src/codec/extension.ts';
+import { PerMessageDeflate, type PerMessageDeflateOptions } from '../src/node/deflate/permessage-deflate.ts';
 import { prng } from './helpers/codec-harness.ts';
 
 const require = createRequire(import.meta.url);

@@ -9,10 +9,10 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { formatExtensions, parseExtensions } from '../src/node/extension.ts';
+import { formatExtensions, parseExtensions } from '../src/codec/extension.ts';
 import {
   PerMessageDeflate, PerMessageDeflateError, zlibStats, type PerMessageDeflateOptions,
-} from '../src/node/permessage-deflate.ts';
+} from '../src/node/deflate/permessage-deflate.ts';
 import { prng } from './helpers/prng.ts';
 
 const require = createRequire(import.meta.url);

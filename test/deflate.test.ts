@@ -7,11 +7,11 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { formatExtensions, parseExtensions } from '../src/node/extension.ts';
+import { formatExtensions, parseExtensions } from '../src/codec/extension.ts';
 import {
   DEFAULT_DEFLATE_IDLE_RELEASE, DEFAULT_MAX_IDLE_DEFLATE_STREAMS, PerMessageDeflate, PerMessageDeflateError, drainZlibPool,
   resetZlibPeak, setMaxIdleDeflateStreams, setZlibConcurrencyLimit, zlibStats, type PerMessageDeflateOptions,
-} from '../src/node/permessage-deflate.ts';
+} from '../src/node/deflate/permessage-deflate.ts';
 import { FrameEncoder, OPCODE } from '../src/codec/index.ts';
 import { collector, prng } from './helpers/codec-harness.ts';
 

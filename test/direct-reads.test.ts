@@ -9,7 +9,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WS from 'ws';
 import type { WebSocket } from '../src/index.ts';
-import { readsDirect, setDirectReads } from '../src/node/transport-net.ts';
+import { readsDirect, setDirectReads } from '../src/node/transport/net.ts';
 import { cleanupList, trackedServer } from './helpers/servers.ts';
 import { prng } from './helpers/prng.ts';
 

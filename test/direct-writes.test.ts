@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import net from 'node:net';
 import WS from 'ws';
 import type { WebSocket } from '../src/index.ts';
-import { directWriteStats, setDirectWrites } from '../src/node/transport-net.ts';
+import { directWriteStats, setDirectWrites } from '../src/node/transport/net.ts';
 import { cleanupList, trackedServer } from './helpers/servers.ts';
 
 const cleanups = cleanupList();

@@ -9,7 +9,7 @@ import https from 'node:https';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type ServerOptions } from '../src/index.ts';
-import { OriginMemo } from '../src/node/h2-origin-memo.ts';
+import { OriginMemo } from '../src/node/transport/h2-origin-memo.ts';
 import { opensslPath, selfSignedCert } from './helpers/cert.ts';
 import { cleanupList, echoMessages } from './helpers/servers.ts';
 import { T, until, withTimeout } from './helpers/wait.ts';

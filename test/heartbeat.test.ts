@@ -1,4 +1,4 @@
-// Idle timeout / heartbeat (src/node/heartbeat.ts): one timer per server pings
+// Idle timeout / heartbeat (src/core/heartbeat.ts): one timer per server pings
 // silent peers and terminates those that stay silent for idleTimeout; any
 // inbound frame counts as life. Real peers on 127.0.0.1: ws clients with and
 // without auto-pong, a raw TCP peer that stops reading, 10,000 idle ws clients

@@ -1,5 +1,5 @@
 // Raw deflate / inflate streams for permessage-deflate in every runtime (Deno,
-// Bun, workerd, browsers; Node uses its native zlib, src/node/zlib-sync.ts).
+// Bun, workerd, browsers; Node uses its native zlib, src/node/deflate/zlib-sync.ts).
 // One stream per direction keeps its window across messages (context
 // takeover); each call ends with Z_SYNC_FLUSH, so every message ends on a byte
 // boundary with 00 00 ff ff (RFC 7692 §7.2.1).

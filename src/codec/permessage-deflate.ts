@@ -1,7 +1,7 @@
 // permessage-deflate (RFC 7692) for one connection, runtime-agnostic: the
 // negotiation of deflate-params.ts plus the streams of deflate.ts, all
 // synchronous. What the Deno / Bun / workerd / browser endpoints use; Node's
-// WebSocket uses src/node/permessage-deflate.ts (native zlib, ws's API).
+// WebSocket uses src/node/deflate/permessage-deflate.ts (native zlib, ws's API).
 //
 //   const pmd = new MessageDeflate({ isServer: true, maxPayload });
 //   const response = pmd.acceptOffers(request.headers.get('sec-websocket-extensions'));

@@ -9,7 +9,7 @@
 // Each process frames (and compresses) a message once for its own sockets;
 // the publishing process serves its sockets first, with no round trip, and
 // skips its own message when Redis hands it back.
-import type { Broker, BrokerSink } from '../node/broker.js';
+import type { Broker, BrokerSink } from '../core/broker.js';
 import { decode, encode, newOrigin } from './envelope.js';
 import { PubSubTransport } from './pubsub.js';
 import { StreamsTransport } from './streams.js';

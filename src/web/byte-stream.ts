@@ -20,7 +20,7 @@ export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 // While more than this waits to be written (pongs and close replies to a peer
 // that does not read), the read loop stops reading: the same 1 MiB at which
-// the Node WebSocket stops answering pings (src/node/websocket.ts).
+// the Node WebSocket stops answering pings (src/node/ws/websocket.ts).
 const WRITE_HIGH_WATER = 1024 * 1024;
 
 const latin1 = new TextDecoder('latin1');

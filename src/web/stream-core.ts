@@ -1,5 +1,5 @@
 // WebSocketStream (the WHATWG promise-and-streams WebSocket, as Chromium ships
-// it) over any message source: our Node WebSocket (src/node/websocket-stream.ts)
+// it) over any message source: our Node WebSocket (src/node/ws/websocket-stream.ts)
 // or a Connection on a byte stream pair (./websocket-stream.ts). Text arrives as
 // strings, binary as Uint8Array; writes take strings and BufferSource.
 // Backpressure both ways: when the readable's queue is full the source stops

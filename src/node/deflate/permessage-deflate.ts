@@ -50,21 +50,21 @@
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import zlib from 'node:zlib';
-import type { ExtensionParams } from './extension.js';
+import type { ExtensionParams } from '../../codec/extension.js';
 import {
   acceptAsClient, acceptAsServer, checkWindowOption, offerParams,
   type DeflateNegotiationOptions, type PerMessageDeflateParams,
-} from './deflate-params.js';
-import { closedError, corrupt, internal, tooBig, type DeflateCallback, type PerMessageDeflateError } from './deflate-errors.js';
-import { Job, Lane, type Done } from './deflate-jobs.js';
+} from '../../codec/deflate-params.js';
+import { closedError, corrupt, internal, tooBig, type DeflateCallback, type PerMessageDeflateError } from './errors.js';
+import { Job, Lane, type Done } from './jobs.js';
 import { runSync, syncCapable } from './zlib-sync.js';
 import {
   ZlibContext, acquireContext, idleReleaser, initMaxIdleDeflateStreams, initZlibConcurrencyLimit, normalizeIdleRelease,
   releaseContext, type IdleEntry, type Kind,
 } from './zlib-pool.js';
 
-export type { PerMessageDeflateParams } from './deflate-params.js';
-export { PerMessageDeflateError, type DeflateCallback } from './deflate-errors.js';
+export type { PerMessageDeflateParams } from '../../codec/deflate-params.js';
+export { PerMessageDeflateError, type DeflateCallback } from './errors.js';
 export {
   DEFAULT_DEFLATE_IDLE_RELEASE, DEFAULT_MAX_IDLE_DEFLATE_STREAMS, drainZlibPool, resetZlibPeak, setMaxIdleDeflateStreams,
   setZlibConcurrencyLimit, zlibStats, type ZlibStats,

@@ -3,7 +3,7 @@
 // time), each job holding a slot of the process-wide zlib limiter
 // (zlib-pool.ts) while it runs.
 import process from 'node:process';
-import { internal, type DeflateCallback, type PerMessageDeflateError } from './deflate-errors.js';
+import { internal, type DeflateCallback, type PerMessageDeflateError } from './errors.js';
 import { getLimiter } from './zlib-pool.js';
 
 export type Done = (err: PerMessageDeflateError | null, result?: Buffer) => void;

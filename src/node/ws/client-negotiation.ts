@@ -1,8 +1,8 @@
 // The client's check of what the server chose (subprotocol, extensions), the
 // same for an HTTP/1.1 101 and an HTTP/2 200 (RFC 8441 §5 keeps the headers).
 import type { IncomingHttpHeaders } from 'node:http';
-import { parseExtensions, formatExtensions } from './extension.js';
-import { PerMessageDeflate } from './permessage-deflate.js';
+import { parseExtensions, formatExtensions } from '../../codec/extension.js';
+import { PerMessageDeflate } from '../deflate/permessage-deflate.js';
 
 export interface Negotiated { protocol: string; extensions: string; pmd: PerMessageDeflate | null }
 

@@ -6,7 +6,7 @@ import { WebSocket, type Data } from './websocket.js';
 import type { ClientOptions } from './client.js';
 import {
   WebSocketError, WebSocketStreamCore, webSocketUrl, type MessageSink, type MessageSource, type SourceOpener, type WebSocketStreamOptions,
-} from '../web/stream-core.js';
+} from '../../web/stream-core.js';
 
 export interface NodeStreamOptions extends WebSocketStreamOptions, Omit<ClientOptions, 'signal'> {}
 

@@ -4,14 +4,14 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { acceptKey, isToken, newKey } from './handshake.js';
-import { formatExtensions } from './extension.js';
+import { formatExtensions } from '../../codec/extension.js';
 import { negotiateResponse } from './client-negotiation.js';
 import { connectHttp2 } from './client-h2.js';
 import type { ClientHttp2Session } from 'node:http2';
-import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
+import { PerMessageDeflate, type PerMessageDeflateOptions } from '../deflate/permessage-deflate.js';
 import { abortHandshake, CLOSE_TIMEOUT, type ConnectionOptions, type WebSocket } from './websocket.js';
-import { clientMemoryBudget, type MemoryBudget } from './budget.js';
-import { clientHeartbeat } from './heartbeat.js';
+import { clientMemoryBudget, type MemoryBudget } from '../../core/budget.js';
+import { clientHeartbeat } from '../../core/heartbeat.js';
 
 export interface ClientOptions extends SecureContextOptions {
   protocolVersion?: number;

@@ -5,8 +5,8 @@
 // uWebSockets-style topics.
 import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
-import { headerLength, writeHeader } from '../codec/encoder.js';
-import { toBuffer, type WebSocket } from './websocket.js';
+import { headerLength, writeHeader } from '../../codec/encoder.js';
+import { toBuffer, type WebSocket } from '../ws/websocket.js';
 
 /** What to do with a recipient whose queued bytes pass maxBackpressure. */
 export type BackpressurePolicy = 'close' | 'skip';

@@ -11,8 +11,8 @@ import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
-import { writeHeader, headerLength } from '../codec/encoder.js';
-import { maskBytes, randomMaskKey } from '../codec/mask.js';
+import { writeHeader, headerLength } from '../../codec/encoder.js';
+import { maskBytes, randomMaskKey } from '../../codec/mask.js';
 
 export type WriteCallback = (err?: Error | null) => void;
 

@@ -6,11 +6,11 @@
 import { Buffer } from 'node:buffer';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http';
-import { formatExtensions } from './extension.js';
-import { PerMessageDeflate } from './permessage-deflate.js';
+import { formatExtensions } from '../../codec/extension.js';
+import { PerMessageDeflate } from '../deflate/permessage-deflate.js';
 import { negotiateResponse } from './client-negotiation.js';
-import { closeOnGoaway, h2StreamTransport } from './transport-h2.js';
-import { OriginMemo } from './h2-origin-memo.js';
+import { closeOnGoaway, h2StreamTransport } from '../transport/h2.js';
+import { OriginMemo } from '../transport/h2-origin-memo.js';
 import { abortHandshake, type WebSocket } from './websocket.js';
 import { connectionOptions, type ClientOptions } from './client.js';
 

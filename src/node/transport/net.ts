@@ -6,7 +6,7 @@ import { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { Duplex } from 'node:stream';
 import type { Transport } from './transport.js';
-import { duplexTransport } from './transport-duplex.js';
+import { duplexTransport } from './duplex.js';
 
 export const netTransport: Transport = {
   open(stream: Duplex): void {

@@ -8,7 +8,7 @@
 // compare), never per message. Queued sends change inside Node's stream where
 // we cannot see them cheaply, so they are summed by one sweep per budget every
 // SWEEP_MS, and when a small holder tips the total over the limit.
-import { getHeapStatistics } from 'node:v8';
+import { heapLimitBytes, unrefTimer, type Timer } from './runtime.js';
 
 /** What a budget needs from a connection. */
 export interface BudgetMember {
@@ -54,7 +54,7 @@ const BIG_ASKER = 1 / 64;
  * leaves the rest to the application.
  */
 export function defaultBudgetBytes(): number {
-  return Math.floor(getHeapStatistics().heap_size_limit / 4);
+  return Math.floor(heapLimitBytes() / 4);
 }
 
 export class MemoryBudget {
@@ -69,7 +69,7 @@ export class MemoryBudget {
   /** Called after a connection was closed for the budget. */
   onExceeded: ((member: BudgetMember, event: BudgetEvent) => void) | null = null;
   private readonly members = new Set<BudgetMember>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private enforcing = false;
 
   constructor(limit: number = defaultBudgetBytes()) {
@@ -86,7 +86,7 @@ export class MemoryBudget {
     this.members.add(m);
     if (this.timer === null) {
       this.timer = setInterval(sweep, SWEEP_MS, this);
-      this.timer.unref();
+      unrefTimer(this.timer);
     }
   }
 

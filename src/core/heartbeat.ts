@@ -10,6 +10,7 @@
 //
 // The same walk closes a peer that does not read: bytes queued for it that do
 // not shrink for four ticks while waiting.
+import { unrefTimer, type Timer } from './runtime.js';
 
 /** What the heartbeat needs from a connection. */
 export interface HeartbeatMember {
@@ -45,7 +46,7 @@ export class Heartbeat {
   /** Called when a peer is terminated ('idle' or 'stalled'). */
   onTimeout: ((member: HeartbeatMember, why: 'idle' | 'stalled') => void) | null = null;
   private readonly watched = new Map<HeartbeatMember, Watch>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private readonly unref: boolean;
 
   /** `unref`: the timer does not keep the process alive (clients). */
@@ -61,7 +62,7 @@ export class Heartbeat {
     this.watched.set(m, { silent: 0, backlog: 0, stalled: 0 });
     if (this.timer === null) {
       this.timer = setInterval(tick, Math.max(1, Math.floor(this.idleTimeout / TICKS)), this);
-      if (this.unref) this.timer.unref();
+      if (this.unref) unrefTimer(this.timer);
     }
   }
 

@@ -8,18 +8,18 @@ import type { Duplex } from 'node:stream';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket, AddressInfo } from 'node:net';
 import { acceptKey, httpError, isValidKey, parseSubprotocols, tokens } from './handshake.js';
-import { parseExtensions, formatExtensions } from './extension.js';
-import { PerMessageDeflate, type PerMessageDeflateOptions } from './permessage-deflate.js';
+import { parseExtensions, formatExtensions } from '../../codec/extension.js';
+import { PerMessageDeflate, type PerMessageDeflateOptions } from '../deflate/permessage-deflate.js';
 import { CLOSE_TIMEOUT, WebSocket } from './websocket.js';
-import { Broadcaster, toPayload, type BroadcastOptions, type BackpressurePolicy } from './broadcast.js';
-import { MemoryBudget, type BudgetEvent } from './budget.js';
-import { Heartbeat } from './heartbeat.js';
-import type { Transport } from './transport.js';
-import { closeOnGoaway, h2StreamTransport } from './transport-h2.js';
+import { Broadcaster, toPayload, type BroadcastOptions, type BackpressurePolicy } from '../fanout/broadcast.js';
+import { MemoryBudget, type BudgetEvent } from '../../core/budget.js';
+import { Heartbeat } from '../../core/heartbeat.js';
+import type { Transport } from '../transport/transport.js';
+import { closeOnGoaway, h2StreamTransport } from '../transport/h2.js';
 import {
   Http2UpgradeRequest, isHttp2Server, isWebSocketConnect, respondAccept, respondRefuse, routeWebSocketStreams, type AnyHttp2Server,
-} from './h2-server.js';
-import type { Broker } from './broker.js';
+} from '../transport/h2-server.js';
+import type { Broker } from '../../core/broker.js';
 
 export interface VerifyClientInfo { origin: string | undefined; secure: boolean; req: IncomingMessage }
 export type VerifyClientSync = (info: VerifyClientInfo) => boolean;

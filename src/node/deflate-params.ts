@@ -1,2 +1,0 @@
-// permessage-deflate negotiation lives with the codec (no Node imports, every runtime uses it).
-export * from '../codec/deflate-params.js';
