@@ -9,14 +9,11 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WS from 'ws';
 import type { WebSocket } from '../src/index.ts';
-import { readsDirect, setDirectReads } from '../src/node/transport/net.ts';
+import { directReadStats, readsDirect, setDirectReads } from '../src/node/transport/net.ts';
 import { cleanupList, trackedServer } from './helpers/servers.ts';
 import { prng } from './helpers/prng.ts';
 
 const cleanups = cleanupList();
-const [major] = process.versions.node.split('.').map(Number);
-// Node 20-24 have the onread slots this relies on; elsewhere only the fallback is checked.
-const expectDirect = major >= 20 && major <= 24;
 
 const echoServer = () => trackedServer(cleanups, (ws) => ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary })));
 
@@ -94,7 +91,8 @@ for (const direct of [true, false]) {
     };
     const checkPath = (ws: WebSocket) => {
       const sock = (ws as unknown as { _socket: net.Socket })._socket;
-      if (direct && expectDirect) expect(readsDirect(sock)).toBe(true);
+      // Every supported Node has the slots (test/fast-paths.test.ts says so per version).
+      if (direct) expect(readsDirect(sock)).toBe(true);
       if (!direct) expect(readsDirect(sock)).toBe(false);
     };
 
@@ -104,6 +102,7 @@ for (const direct of [true, false]) {
       const got = collect(c);
       await until(() => conns.length === 1);
       checkPath(conns[0]);
+      const readsBefore = directReadStats.reads;
       const rand = prng(direct ? 1 : 2);
       const sizes = [0, 1, 125, 126, 1000, 65535, 65536, 65544, 200_000, (1 << 20) + 3];
       const sent: Array<{ data: Buffer; isBinary: boolean }> = [];
@@ -125,6 +124,9 @@ for (const direct of [true, false]) {
         expect(g.isBinary).toBe(sent[i].isBinary);
         expect(Buffer.compare(g.data, sent[i].data)).toBe(0);
       });
+      // The reads went the way checkPath said: counted by the direct path's callback only.
+      if (direct) expect(directReadStats.reads).toBeGreaterThan(readsBefore);
+      else expect(directReadStats.reads).toBe(readsBefore);
     });
 
     it('frames and pings split across reads at random points arrive whole, pongs answer the pings', async () => {

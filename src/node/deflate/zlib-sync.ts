@@ -41,6 +41,9 @@ export class ZlibSyncError extends Error {
   constructor(message: string, readonly errno: number, readonly code: string) { super(message); }
 }
 
+/** @internal Calls of runSync(), compress and inflate (tests check the in-thread path is used). */
+export const syncZlibStats = { runs: 0 };
+
 /** True if `stream` can be driven synchronously (Node's own zlib, not closed). */
 export function syncCapable(stream: zlib.DeflateRaw | zlib.InflateRaw): boolean {
   const s = stream as unknown as ZlibInternals;
@@ -65,6 +68,7 @@ export interface SyncResult {
  * stream is then unusable (destroy it).
  */
 export function runSync(stream: zlib.DeflateRaw | zlib.InflateRaw, input: Uint8Array, tail: Uint8Array | null, limit: number): SyncResult {
+  syncZlibStats.runs++;
   const s = stream as unknown as ZlibInternals;
   const handle = s._handle as ZlibHandle;
   const state = s._writeState as Uint32Array;

@@ -36,6 +36,9 @@ let enabled = process.env.WASMSOCKET_DIRECT_READS !== '0';
 /** @internal Turns direct reads on or off for connections opened from now on (tests of both paths). */
 export function setDirectReads(on: boolean): void { enabled = on; }
 
+/** @internal Reads that landed in a caller's buffer, counted by the caller's onRead (tests check the path is used). */
+export const directReadStats = { reads: 0 };
+
 /** @internal Whether reads of this socket land in a caller's buffer (readDirect took it). */
 export function readsDirect(stream: Duplex): boolean {
   return !!slots && (stream as unknown as Record<symbol, unknown>)[slots.buffer] != null;

@@ -14,7 +14,7 @@ import type { PerMessageDeflate } from '../deflate/permessage-deflate.js';
 import { connectClient, type ClientOptions } from './client.js';
 import type { Broadcaster } from '../fanout/broadcast.js';
 import type { Transport } from '../transport/transport.js';
-import { transportFor } from '../transport/net.js';
+import { directReadStats, transportFor } from '../transport/net.js';
 import type { MemoryBudget } from '../../core/budget.js';
 import type { Heartbeat } from '../../core/heartbeat.js';
 
@@ -916,6 +916,7 @@ function socketOnData(this: SocketWithWs, chunk: Buffer): void {
 function socketOnRead(this: SocketWithWs, n: number): void {
   const ws = this[kWs]!;
   const decoder = (ws as unknown as { _decoder: FrameDecoder })._decoder;
+  directReadStats.reads++;
   // Someone else listens to the raw socket (a wire tap, as with 'data' reads;
   // socketOnData is ours): they get a copy of each read, before the decoder has
   // it, as a prepended 'data' listener would with ws.
