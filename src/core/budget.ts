@@ -176,7 +176,19 @@ export class MemoryBudget {
     this.closes++;
     m._budgetClose(code, code === 1009 ? 'Server memory budget exceeded' : 'Peer is not reading');
     this.onExceeded?.(m, event);
+    evictionObserver?.(m, event);
   }
+}
+
+let evictionObserver: ((member: BudgetMember, event: BudgetEvent) => void) | null = null;
+
+/**
+ * Hears every close made by any budget of this process, whoever owns the
+ * budget (onExceeded belongs to the owner): the Node door publishes them on
+ * diagnostics_channel (src/node/ws/diagnostics.ts). One observer; null removes it.
+ */
+export function observeBudgetCloses(observer: ((member: BudgetMember, event: BudgetEvent) => void) | null): void {
+  evictionObserver = observer;
 }
 
 function sweep(b: MemoryBudget): void { b.sweep(); }

@@ -20,12 +20,15 @@ import {
   Http2UpgradeRequest, isHttp2Server, isWebSocketConnect, respondAccept, respondRefuse, routeWebSocketStreams, type AnyHttp2Server,
 } from '../transport/h2-server.js';
 import type { Broker } from '../../core/broker.js';
+import { Admission, type AdmissionOptions, type RefusalCounts } from './admission.js';
+import { LIMIT_OPTION, handshakeRefused, idleTimeout, limitHit, serverClose, serverOpen } from './diagnostics.js';
 
 export interface VerifyClientInfo { origin: string | undefined; secure: boolean; req: IncomingMessage }
 export type VerifyClientSync = (info: VerifyClientInfo) => boolean;
 export type VerifyClientAsync = (info: VerifyClientInfo, cb: (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => void;
 
-export interface ServerOptions {
+/** ws's options, and the admission checks (admission.ts: allowedOrigins, connection limits, handshake rate, trustProxy). */
+export interface ServerOptions extends AdmissionOptions {
   host?: string;
   port?: number;
   backlog?: number;
@@ -79,6 +82,10 @@ export interface ServerStats {
   idleTimeouts: number;
   /** Peers terminated for not reading for idleTimeout. */
   stalledSends: number;
+  /** Connections open or in handshake (with admission limits set: those holding a slot; else the tracked clients). */
+  connections: number;
+  /** Handshakes refused by allowedOrigins and the connection limits, by reason. */
+  refused: RefusalCounts;
 }
 
 /** The server's events and listener signatures, as in ws. */
@@ -113,6 +120,7 @@ const RUNNING = 0, CLOSING = 1, CLOSED = 2;
 const NO_CLIENTS: ReadonlySet<WebSocket> = new Set();
 const EMPTY = Buffer.alloc(0);
 const kHandled = Symbol('wasmsocket.upgradeHandled');
+const NO_REFUSALS: RefusalCounts = { origin: 0, noOrigin: 0, maxConnections: 0, maxConnectionsPerAddress: 0, handshakeRate: 0 };
 
 export class WebSocketServer extends EventEmitter {
   readonly options: Required<Pick<ServerOptions, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout' | 'clientTracking'>> & ServerOptions;
@@ -126,6 +134,7 @@ export class WebSocketServer extends EventEmitter {
   /** @internal */ readonly _budget: MemoryBudget;
   /** @internal */ readonly _heartbeat: Heartbeat | null;
   private _broker: Broker | null = null;
+  private readonly _admission: Admission | null;
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
@@ -146,7 +155,13 @@ export class WebSocketServer extends EventEmitter {
     this._budget = opts.memoryBudget ?? new MemoryBudget(opts.maxBufferedBytes);
     if (!opts.memoryBudget) this._budget.onExceeded = (ws, event) => this.emit('budgetExceeded', ws, event);
     this._heartbeat = opts.idleTimeout ? new Heartbeat(opts.idleTimeout) : null;
-    if (this._heartbeat) this._heartbeat.onTimeout = (ws, why) => this.emit('timeout', ws, why);
+    if (this._heartbeat) {
+      this._heartbeat.onTimeout = (ws, why) => {
+        if (idleTimeout.hasSubscribers) idleTimeout.publish({ server: this, websocket: ws, why });
+        this.emit('timeout', ws, why);
+      };
+    }
+    this._admission = Admission.needed(opts) ? new Admission(opts) : null;
 
     if (opts.port != null) {
       const server = http.createServer({
@@ -205,6 +220,8 @@ export class WebSocketServer extends EventEmitter {
     return {
       bufferedBytes: b.total, maxBufferedBytes: b.limit, budgetCloses: b.closes,
       idleTimeouts: h ? h.stats.idleTimeouts : 0, stalledSends: h ? h.stats.stalledSends : 0,
+      connections: this._admission ? this._admission.connections : this.clients?.size ?? 0,
+      refused: { ...(this._admission?.refused ?? NO_REFUSALS) },
     };
   }
 
@@ -330,6 +347,8 @@ export class WebSocketServer extends EventEmitter {
   private _negotiate(req: IncomingMessage, socket: Duplex, form: HandshakeForm, cb: (ws: WebSocket, req: IncomingMessage) => void): void {
     // Not ours (path): a plain 400 that skips the wsClientError hook, as in ws.
     if (!this.shouldHandle(req)) return form.abort(400);
+    const origin = Number(req.headers['sec-websocket-version']) === 8 ? req.headers['sec-websocket-origin'] as string | undefined : req.headers.origin;
+    if (this._admission !== null && !this._admit(req, socket, form, origin)) return;
 
     const protocolHeader = req.headers['sec-websocket-protocol'];
     let protocols = new Set<string>();
@@ -366,7 +385,7 @@ export class WebSocketServer extends EventEmitter {
     const verify = this.options.verifyClient;
     if (verify) {
       const info: VerifyClientInfo = {
-        origin: Number(req.headers['sec-websocket-version']) === 8 ? req.headers['sec-websocket-origin'] as string | undefined : req.headers.origin,
+        origin,
         secure: !!((req.socket as Socket & { authorized?: boolean; encrypted?: boolean }).authorized ||
           (req.socket as Socket & { encrypted?: boolean }).encrypted),
         req,
@@ -375,6 +394,7 @@ export class WebSocketServer extends EventEmitter {
         (verify as VerifyClientAsync)(info, (ok, code, message, headers) => {
           if (!ok) {
             pmd?.cleanup();
+            this._refused(req, code || 401, 'verify-client');
             return form.abort(code || 401, message, headers);
           }
           this._complete(pmd, protocols, req, socket, form, cb);
@@ -383,6 +403,7 @@ export class WebSocketServer extends EventEmitter {
       }
       if (!(verify as VerifyClientSync)(info)) {
         pmd?.cleanup();
+        this._refused(req, 401, 'verify-client');
         return form.abort(401);
       }
     }
@@ -426,29 +447,66 @@ export class WebSocketServer extends EventEmitter {
       budget: this._budget, heartbeat: this._heartbeat,
     }, pmd, form.transport);
     if (form.transport === h2StreamTransport) closeOnGoaway((socket as ServerHttp2Stream).session!, ws);
-    if (this.options.clientTracking) {
-      this.clients.add(ws);
-      ws.on('close', () => {
+    if (serverOpen.hasSubscribers) serverOpen.publish({ server: this, websocket: ws, request: req, address: this._addressOf(req) });
+    const tracking = this.options.clientTracking;
+    if (tracking) this.clients.add(ws);
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (serverClose.hasSubscribers) serverClose.publish({ server: this, websocket: ws, code, reason });
+      if (tracking) {
         this.clients.delete(ws);
         if (this._shouldEmitClose && !this.clients.size) {
           this._shouldEmitClose = false;
           this._state = CLOSED;
           process.nextTick(() => this.emit('close'));
         }
-      });
-    }
+      }
+    });
     cb(ws, req);
   }
 
   // ws's `wsClientError` hook: the user may answer a bad request themselves.
   private _refuse(socket: Duplex, req: IncomingMessage, code: number, message?: string, headers?: Record<string, string>,
     answer: typeof abortUpgrade = abortUpgrade): void {
+    this._refused(req, code, 'invalid-handshake', message);
     if (this.listenerCount('wsClientError')) {
       const err = Object.assign(new Error(message ?? http.STATUS_CODES[code]), { code: 'WS_ERR_HANDSHAKE', statusCode: code });
       this.emit('wsClientError', err, socket, req);
       return;
     }
     answer(socket, code, message, headers);
+  }
+
+  /**
+   * The admission checks (admission.ts), before any negotiation: refused, the
+   * answer is sent (403, or 503 with Retry-After) and false returned; admitted,
+   * the handshake holds a connection slot until its socket closes or is refused.
+   */
+  private _admit(req: IncomingMessage, socket: Duplex, form: HandshakeForm, origin: string | undefined): boolean {
+    const admission = this._admission!;
+    const result = admission.admit(req as Parameters<Admission['admit']>[0], origin);
+    if (typeof result !== 'function') {
+      if (result.status === 503 && limitHit.hasSubscribers) {
+        const limit = LIMIT_OPTION[result.reason as keyof typeof LIMIT_OPTION];
+        limitHit.publish({ server: this, request: req, limit, value: admission.limitOf(result.reason), address: result.address });
+      }
+      this._refused(req, result.status, result.reason, undefined, result.address);
+      form.abort(result.status, undefined, result.headers);
+      return false;
+    }
+    socket.once('close', result);
+    const { abort, refuse } = form;
+    form.abort = (code, message, headers) => { result(); abort(code, message, headers); };
+    form.refuse = (code, message, headers) => { result(); refuse(code, message, headers); };
+    return true;
+  }
+
+  private _addressOf(req: IncomingMessage): string | undefined {
+    return this._admission ? this._admission.addressOf(req as Parameters<Admission['admit']>[0]) : req.socket?.remoteAddress;
+  }
+
+  private _refused(req: IncomingMessage, status: number, reason: string, message?: string, address?: string): void {
+    if (!handshakeRefused.hasSubscribers) return;
+    handshakeRefused.publish({ server: this, request: req, status, reason, address: address ?? this._addressOf(req), message });
   }
 
   /**
