@@ -268,6 +268,11 @@ export class PerMessageDeflate {
     this.enqueue(this.inflateLane, dataWithTail, true, false, callback);
   }
 
+  // The connection core's Inflater (src/core/protocol.ts): whole messages, in
+  // this thread when it can, else on zlib's thread pool.
+  inflateSync(dataWithTail: Uint8Array): Uint8Array | null { return this.decompressMessageSync(dataWithTail); }
+  inflate(dataWithTail: Uint8Array, done: (err: Error | null, out?: Uint8Array) => void): void { this.decompressMessage(dataWithTail, done); }
+
   /**
    * Compresses (part of) a message now, in this thread (see zlib-sync.ts);
    * with `fin` the trailing 00 00 ff ff is removed. Returns null when it cannot

@@ -1,13 +1,14 @@
 // One WebSocket connection, server or client side: ws's Node API and the
-// browser's WebSocket API on the same object. Bytes go through the wasm codec
-// (src/codec); this file owns state, events and the close handshake.
+// browser's WebSocket API on the same object, a door on the connection core
+// (src/core/protocol.ts: states, the closing handshake, limits, control frames,
+// receive order around inflation). This file owns ws's events, its send queue
+// (Blob reads, compression, fragments) and bufferedAmount, and the socket.
 import type { Duplex } from 'node:stream';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Buffer, isUtf8 } from 'node:buffer';
 import process from 'node:process';
-import { FrameDecoder, type DecoderHandler } from '../../codec/decoder.js';
-import { encodeClosePayload } from '../../codec/close.js';
-import { ProtocolError } from '../../codec/errors.js';
+import type { ProtocolError } from '../../codec/errors.js';
+import { Protocol, CONNECTING, OPEN, CLOSING, CLOSED, type ProtocolHost } from '../../core/protocol.js';
 import { Sender, readEnded, readStarted, type WriteCallback } from '../transport/sender.js';
 import { WebSocketEventTarget } from './events.js';
 import type { PerMessageDeflate } from '../deflate/permessage-deflate.js';
@@ -51,17 +52,11 @@ export interface ConnectionOptions {
   heartbeat?: Heartbeat | null;
 }
 
-const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10;
 const EMPTY = Buffer.alloc(0);
 const kWs = Symbol('wasmsocket.websocket');
 const NOOP = (): void => {};
-
-// Auto-pong stops while this much is queued for the kernel: 1 MiB holds ~8,000
-// pongs of the largest size, far beyond any peer that reads (broadcast's default
-// maxBackpressure is the same figure).
-const PONG_BACKLOG_MAX = 1024 * 1024;
 
 /** Default close timeout: how long we wait for the peer's close frame / TCP close (ws's 30 s). */
 export const CLOSE_TIMEOUT = 30_000;
@@ -80,15 +75,25 @@ export function toBuffer(data: Exclude<SendData, Blob | number | string>): Buffe
   return Buffer.from(data as unknown as Uint8Array);
 }
 
-// Bridges decoder events to the connection (one small object per connection).
-class Receiver implements DecoderHandler {
+// What the connection core asks of this door and of the socket under it (one
+// small object per connection; the core's events arrive here in the peer's order).
+// Payloads are Buffers: the decoder allocates with Buffer (bufferAlloc,
+// messageAlloc), zlib inflates into Buffers.
+class Host implements ProtocolHost {
   constructor(private readonly ws: WebSocket) {}
-  onMessage(data: Uint8Array, isBinary: boolean, compressed: boolean): void { this.ws._onMessage(data as Buffer, isBinary, compressed); }
-  onPing(data: Uint8Array): void { this.ws._onPing(data as Buffer); }
-  onPong(data: Uint8Array): void { this.ws._onPong(data as Buffer); }
-  onClose(code: number, _reason: string, payload: Uint8Array): void { this.ws._onCloseFrame(code, payload as Buffer); }
-  // Behind any message still inflating: what came before the bad frame is delivered first, as in ws.
-  onError(err: ProtocolError): void { this.ws._enqueueReceived(() => this.ws._onProtocolError(err)); }
+  message(data: Uint8Array, isBinary: boolean): void { this.ws._deliver(data as Buffer, isBinary); }
+  ping(data: Uint8Array): void { this.ws.emit('ping', data); }
+  pong(data: Uint8Array): void { this.ws.emit('pong', data); }
+  error(err: ProtocolError): void { this.ws._emitError(err); }
+  sendControl(_opcode: number, payload: Uint8Array): void { this.ws.pong(payload as Buffer, !this.ws._isServer, NOOP); }
+  sendClose(payload: Uint8Array): void { this.ws._sendCloseFrame(payload); }
+  backlog(): number { return this.ws._backlog(); }
+  pauseReading(): void { this.ws._socket?.pause(); }
+  resumeReading(): void { if (!this.ws.isPaused) this.ws._socket?.resume(); }
+  endTransport(): void { this.ws._transport!.end(this.ws._socket!); }
+  failTransport(): void { this.ws._transport!.fail(this.ws._socket!); }
+  abortTransport(): void { this.ws._transport!.abort(this.ws._socket!); }
+  armCloseTimer(ms: number): void { this.ws._armCloseTimer(ms); }
 }
 
 const bufferAlloc = (n: number): Uint8Array => Buffer.allocUnsafe(n);
@@ -139,7 +144,7 @@ export class WebSocket extends WebSocketEventTarget {
   declare readonly CLOSING: 2;
   declare readonly CLOSED: 3;
 
-  /** @internal */ _readyState = CONNECTING;
+  /** @internal The connection core: state, closing handshake, limits, receive order. */ _p = new Protocol();
   /** @internal */ _isServer: boolean;
   /** @internal The byte duplex under the connection (a net.Socket, an HTTP/2 stream, any Duplex). */ _socket: Duplex | null = null;
   /** @internal How that duplex is ended and torn down (transport.ts). */ _transport: Transport | null = null;
@@ -151,17 +156,11 @@ export class WebSocket extends WebSocketEventTarget {
   /** @internal The server's fan-out, for subscribe()/publish(). */ _broadcaster: Broadcaster | null = null;
   private _topics: Set<string> | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
-  private _decoder: FrameDecoder | null = null;
   private _sender: Sender | null = null;
   private _opts: ConnectionOptions = { maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false, autoPong: true, closeTimeout: CLOSE_TIMEOUT };
-  private _closeCode = 1006;
-  private _closeReason: Buffer = EMPTY;
-  private _closeFrameReceived = false;
-  private _closeFrameSent = false;
   private _closeTimer: NodeJS.Timeout | null = null;
   private _errorEmitted = false;
   private _paused = false;
-  private _protocolFailed = false;
   /** Opcode of a fragmented send in progress (send with fin: false), 0 when none. */
   private _fragmentOpcode = 0;
   private _fragmentCompressed = false;
@@ -179,14 +178,7 @@ export class WebSocket extends WebSocketEventTarget {
   private _afterCloseBytes = 0;
   /** Broadcast frames waiting for a fragmented send to finish. */
   private _heldFrames: Array<{ frame: Buffer; compressed: boolean }> | null = null;
-  /** Received messages waiting behind an inflation, in order. */
-  private _recvQueue: Array<() => void> | null = null;
-  private _inflating = false;
-  /** Bytes of a compressed message being inflated (held until inflation ends). */
-  private _inflatingBytes = 0;
-  /** @internal Set on every read: the heartbeat counts any inbound bytes as life. */ _heard = false;
-  /** @internal */ _budget: MemoryBudget | null = null;
-  /** @internal Incoming bytes charged to the budget. */ _budgetHeld = 0;
+  /** @internal Incoming bytes charged to the budget (owned by the budget). */ _budgetHeld = 0;
 
   constructor(address: string | URL | null, protocols?: string | string[] | ClientOptions, options?: ClientOptions) {
     super();
@@ -217,7 +209,13 @@ export class WebSocket extends WebSocketEventTarget {
   addListener(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
   addListener(event: string | symbol, listener: (...args: any[]) => void): this { return super.addListener(event, listener); }
 
-  get readyState(): number { return this._readyState; }
+  get readyState(): number { return this._p.state; }
+  /** @internal The core's state, for the handshake code (CONNECTING until the socket is set). */
+  get _readyState(): number { return this._p.state; }
+  set _readyState(state: number) { this._p.state = state; }
+  /** @internal Set by every read (by the core): the heartbeat counts any inbound bytes as life. */
+  get _heard(): boolean { return this._p.heard; }
+  set _heard(heard: boolean) { this._p.heard = heard; }
   get protocol(): string { return this._protocol; }
   get extensions(): string { return this._extensions; }
   get url(): string { return this._url; }
@@ -228,7 +226,7 @@ export class WebSocket extends WebSocketEventTarget {
   }
 
   /** CloseEvent.wasClean: both close frames went over the wire. */
-  protected _wasClean(): boolean { return this._closeFrameReceived && this._closeFrameSent; }
+  protected _wasClean(): boolean { return this._p.wasClean; }
 
   /**
    * Bytes queued by send() and not yet handed to the kernel, as ws counts them:
@@ -251,16 +249,18 @@ export class WebSocket extends WebSocketEventTarget {
     this._socket = socket;
     this._transport = transport;
     (socket as SocketWithWs)[kWs] = this;
-    this._decoder = new FrameDecoder(new Receiver(this), {
-      isServer: this._isServer, maxPayload: opts.maxPayload, perMessageDeflate: pmd !== null,
-      skipUTF8Validation: opts.skipUTF8Validation, alloc: bufferAlloc, allocWhole: messageAlloc, isUtf8,
+    const p = this._p;
+    p.open(new Host(this), {
+      isServer: this._isServer, maxPayload: opts.maxPayload, skipUTF8Validation: opts.skipUTF8Validation,
+      autoPong: opts.autoPong, closeTimeout: opts.closeTimeout, inflater: pmd,
+      alloc: bufferAlloc, allocWhole: messageAlloc, isUtf8, budget: opts.budget, budgetMember: this,
     });
     this._sender = new Sender(socket, !this._isServer, opts.generateMask, transport.writeDirect);
     transport.open(socket);
     // Reads straight into the decoder's wasm input area where the transport can
     // (no Buffer per read, no copy in); bytes that came with the upgrade go the
     // 'data' way.
-    if (head.length > 0 || !transport.readDirect?.(socket, this._decoder.readTarget(), socketOnRead)) {
+    if (head.length > 0 || !transport.readDirect?.(socket, p.readTarget(), socketOnRead)) {
       if (head.length > 0) socket.unshift(head);
     }
     // 'data' is listened to on the direct path too: bytes a program pushes into
@@ -270,55 +270,22 @@ export class WebSocket extends WebSocketEventTarget {
     socket.on('close', socketOnClose);
     socket.on('end', socketOnEnd);
     socket.on('error', socketOnError);
-    this._readyState = OPEN;
-    if (opts.budget) { this._budget = opts.budget; opts.budget.join(this); }
     opts.heartbeat?.watch(this);
     this.emit('open');
   }
 
-  // ---- memory budget (budget.ts) ----
+  // ---- memory budget (src/core/budget.ts; the core counts and closes) ----
 
   /** @internal Incoming bytes held: a message still arriving, a compressed one inflating. */
-  _incomingBytes(): number {
-    if (this._decoder === null) return 0;
-    return this._decoder.bufferedBytes + this._inflatingBytes + (this._inflating && this._pmd ? this._pmd.inflatingBytes : 0);
-  }
+  _incomingBytes(): number { return this._p.incomingBytes(); }
 
-  /**
-   * @internal The budget closes us. 1009: what the peer sent is dropped now and
-   * the connection closes as on a protocol error. 1008: the peer does not read
-   * our sends, so a close frame would sit behind them: the socket is destroyed.
-   */
-  _budgetClose(code: number, reason: string): void {
-    this._budget = null;
-    this._decoder?.reset();
-    this._recvQueue = null;
-    if (code === 1008 || this._readyState !== OPEN) {
-      this._closeCode = 1006;
-      this._emitError(new ProtocolError(reason, code, 'WS_ERR_BUDGET_EXCEEDED'));
-      this.terminate();
-      return;
-    }
-    this._onProtocolError(new ProtocolError(reason, code, 'WS_ERR_BUDGET_EXCEEDED'));
-  }
+  /** @internal The budget closes us (1009: incoming, 1008: a peer not reading our sends). */
+  _budgetClose(code: number, reason: string): void { this._p.budgetClose(code, reason); }
 
-  // ---- receiving ----
+  // ---- receiving (the core delivers, in the peer's order) ----
 
   /** @internal */
-  _onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void {
-    if (compressed) {
-      this._enqueueReceived(() => this._inflate(data, isBinary));
-      return;
-    }
-    if (this._recvQueue !== null) {
-      this._recvQueue.push(() => this._deliver(data, isBinary));
-      return;
-    }
-    this._deliver(data, isBinary);
-  }
-
-  private _deliver(data: Buffer, isBinary: boolean): void {
-    if (this._readyState === CLOSED) return;
+  _deliver(data: Buffer, isBinary: boolean): void {
     this.emit('message', isBinary ? this._asBinaryType(data) : data, isBinary);
   }
 
@@ -329,118 +296,6 @@ export class WebSocket extends WebSocketEventTarget {
       case 'fragments': return [data];
       case 'blob': return new Blob([data as Uint8Array<ArrayBuffer>]);
     }
-  }
-
-  // Keeps receive order while a message inflates; the socket is paused meanwhile
-  // so what waits is bounded by one read.
-  /** @internal */
-  _enqueueReceived(task: () => void): void {
-    if (this._recvQueue === null && !this._inflating) { task(); return; }
-    (this._recvQueue ??= []).push(task);
-  }
-
-  private _inflate(data: Buffer, isBinary: boolean): void {
-    const pmd = this._pmd;
-    if (!pmd) return;
-    // In this thread when it can (permessage-deflate.ts decompressMessageSync),
-    // else on zlib's thread pool with the socket paused.
-    let now: Buffer | null;
-    try {
-      now = pmd.decompressMessageSync(data);
-    } catch (err) {
-      this._inflated(err as Error, undefined, isBinary);
-      return;
-    }
-    if (now !== null) { this._inflated(null, now, isBinary); return; }
-    this._inflating = true;
-    this._recvQueue ??= [];
-    this._socket?.pause();
-    this._inflatingBytes = data.length;
-    pmd.decompressMessage(data, (err, result) => {
-      this._inflating = false;
-      this._inflatingBytes = 0;
-      if (this._budget !== null) this._budget.charge(this, this._incomingBytes());
-      if (this._readyState === CLOSED) return;
-      if (this._inflated(err, result, isBinary)) this._drainReceived();
-    });
-  }
-
-  // Delivers an inflated message, or fails the connection; true if delivered.
-  private _inflated(err: Error | null, result: Buffer | undefined, isBinary: boolean): boolean {
-    if (err || !result) {
-      const e = err as (Error & { code?: string | number; closeCode?: number; wsCode?: string }) | null;
-      const code = typeof e?.closeCode === 'number' ? e.closeCode : typeof e?.code === 'number' ? e.code : 1007;
-      // As ws: corrupt data reports zlib's own message, code (Z_DATA_ERROR...) and errno.
-      const cause = e?.cause as (Error & { errno?: number }) | undefined;
-      const zlibError = code === 1007 && cause instanceof Error;
-      const perr = new ProtocolError(zlibError ? cause.message : e?.message ?? 'Inflate failed', code,
-        e?.wsCode ?? (code === 1009 ? 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' : 'Z_DATA_ERROR'));
-      if (zlibError && cause.errno !== undefined) Object.assign(perr, { errno: cause.errno });
-      this._dropReceived();
-      this._onProtocolError(perr);
-      return false;
-    }
-    if (!isBinary && !this._opts.skipUTF8Validation && !isUtf8(result)) {
-      this._dropReceived();
-      this._onProtocolError(new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 1007, 'WS_ERR_INVALID_UTF8'));
-      return false;
-    }
-    this._deliver(result, isBinary);
-    return true;
-  }
-
-  // Nothing received after a failed message is delivered (a drain loop running now stops too).
-  private _dropReceived(): void {
-    if (this._recvQueue !== null) this._recvQueue.length = 0;
-    this._recvQueue = null;
-  }
-
-  private _drainReceived(): void {
-    const q = this._recvQueue;
-    while (q !== null && q.length > 0 && !this._inflating) q.shift()!();
-    if (!this._inflating) {
-      this._recvQueue = null;
-      if (!this._paused && this._readyState !== CLOSED) this._socket?.resume();
-    }
-  }
-
-  /** @internal */
-  _onPing(data: Buffer): void {
-    this._enqueueReceived(() => {
-      // A peer that pings without reading our pongs would grow our write buffer
-      // without bound: past PONG_BACKLOG_MAX queued bytes, pings go unanswered
-      // (RFC 6455 §5.5.3 allows answering only the most recent one).
-      if (this._opts.autoPong && this._readyState === OPEN && this._backlog() <= PONG_BACKLOG_MAX) {
-        this.pong(data, !this._isServer, NOOP);
-      }
-      this.emit('ping', data);
-    });
-  }
-
-  /** @internal */
-  _onPong(data: Buffer): void {
-    this._enqueueReceived(() => this.emit('pong', data));
-  }
-
-  /** @internal */
-  _onCloseFrame(code: number, reason: Buffer): void {
-    this._enqueueReceived(() => {
-      this._closeFrameReceived = true;
-      this._closeCode = code;
-      this._closeReason = Buffer.from(reason.subarray(2));
-      if (code === 1005) this.close(); else this.close(code, this._closeReason);
-    });
-  }
-
-  /** @internal A protocol violation: close with its code, report it, keep the process up. */
-  _onProtocolError(err: ProtocolError): void {
-    if (this._protocolFailed) return;
-    this._protocolFailed = true;
-    this._recvQueue = null;
-    this._closeCode = 1006;
-    if (this._readyState === OPEN) this.close(err.closeCode);
-    else if (this._socket) this._transport!.fail(this._socket);
-    this._emitError(err);
   }
 
   /** @internal Emits 'error' where someone listens: a peer's bad input must not crash the process. */
@@ -456,7 +311,7 @@ export class WebSocket extends WebSocketEventTarget {
     // The common case straight to the sender: a whole message of bytes on an
     // open connection with no compression and nothing queued (what the general
     // path below does for it, without its checks and one call).
-    if (data instanceof Uint8Array && this._readyState === OPEN && this._pmd === null && this._sendQueue === null &&
+    if (data instanceof Uint8Array && this._p.state === OPEN && this._pmd === null && this._sendQueue === null &&
       this._fragmentOpcode === 0 && typeof options !== 'function') {
       const opts = options ?? NO_OPTIONS;
       if (opts.fin !== false) {
@@ -465,11 +320,11 @@ export class WebSocket extends WebSocketEventTarget {
       }
     }
     if (typeof options === 'function') { cb = options; options = {}; }
-    if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    if (this._p.state === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     if (typeof data === 'number') data = data.toString();
     else if (Array.isArray(data)) data = toBuffer(data);
     else if (data === undefined) data = EMPTY; // ws: send() with no data sends an empty binary message
-    if (this._readyState !== OPEN) { this._sendAfterClose(data, cb); return; }
+    if (this._p.state !== OPEN) { this._sendAfterClose(data, cb); return; }
     const opts = options ?? {};
     const binary = opts.binary ?? typeof data !== 'string';
     const fin = opts.fin !== false;
@@ -596,10 +451,10 @@ export class WebSocket extends WebSocketEventTarget {
       if (this._inflight !== flight) return;
       this._inflight = null;
       this._cutShort(err, cb);
-      if (this._readyState === CLOSED) return; // no 'error' after 'close'
-      if (this._readyState === OPEN) {
-        this._readyState = CLOSING;
-        this._closeTimer = setTimeout(() => this._transport?.abort(this._socket!), this._opts.closeTimeout);
+      if (this._p.state === CLOSED) return; // no 'error' after 'close'
+      if (this._p.state === OPEN) {
+        this._p.state = CLOSING;
+        this._armCloseTimer(this._opts.closeTimeout);
       }
       this._socket?.end();
       this._emitError(err);
@@ -608,7 +463,7 @@ export class WebSocket extends WebSocketEventTarget {
 
   // A queued send still goes out while its close() waits behind it in the queue.
   private _canSendQueued(): boolean {
-    return this._readyState === OPEN || (this._closeQueued && this._readyState === CLOSING);
+    return this._p.state === OPEN || (this._closeQueued && this._p.state === CLOSING);
   }
 
   // Runs the queue on. Tasks that finish synchronously (a message compressed in
@@ -636,7 +491,7 @@ export class WebSocket extends WebSocketEventTarget {
         : typeof data === 'number' ? String(data).length : toBuffer(data).length;
     }
     if (cb) {
-      const err = new Error(`WebSocket is not open: readyState ${this._readyState} (${READY_STATES[this._readyState]})`);
+      const err = new Error(`WebSocket is not open: readyState ${this._p.state} (${READY_STATES[this._p.state]})`);
       process.nextTick(cb, err);
     }
   }
@@ -650,7 +505,7 @@ export class WebSocket extends WebSocketEventTarget {
   }
 
   private _control(opcode: number, data: SendData | undefined, mask: boolean | WriteCallback | undefined, cb?: WriteCallback): void {
-    if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    if (this._p.state === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     if (typeof data === 'function') { cb = data as unknown as WriteCallback; data = undefined; }
     else if (typeof mask === 'function') { cb = mask; }
     if (typeof data === 'number') data = data.toString();
@@ -658,12 +513,12 @@ export class WebSocket extends WebSocketEventTarget {
       : data instanceof Blob ? data : toBuffer(data);
     const size = payload instanceof Blob ? payload.size : payload.length;
     if (size > 125) throw new RangeError('The data size must not be greater than 125 bytes');
-    if (this._readyState !== OPEN) { this._sendAfterClose(payload, cb); return; }
+    if (this._p.state !== OPEN) { this._sendAfterClose(payload, cb); return; }
     const masked = typeof mask === 'boolean' ? mask : undefined;
     if (payload instanceof Blob) {
       // A Blob is read first; the control frame keeps its place among queued sends.
       this._enqueue({ cb, run: () => this._readBlob(payload, cb, (bytes) => {
-        if (this._readyState === OPEN) this._sender!.frame(opcode, bytes, true, false, cb, masked);
+        if (this._p.state === OPEN) this._sender!.frame(opcode, bytes, true, false, cb, masked);
         else this._sendAfterClose(bytes, cb);
         this._nextSend();
       }) });
@@ -686,68 +541,59 @@ export class WebSocket extends WebSocketEventTarget {
   // ---- closing ----
 
   close(code?: number, reason?: string | Buffer): void {
-    if (this._readyState === CLOSED) return;
-    if (this._readyState === CONNECTING) {
+    const state = this._p.state;
+    if (state === CLOSED) return;
+    if (state === CONNECTING) {
       abortHandshake(this, 'WebSocket was closed before the connection was established');
       return;
     }
-    const socket = this._socket!;
-    if (this._readyState === CLOSING) {
-      if (this._closeFrameSent && (this._closeFrameReceived || this._protocolFailed)) this._endTransport();
-      return;
-    }
-    const payload = Buffer.from(encodeClosePayload(code, reason));
-    this._readyState = CLOSING;
+    this._p.close(code, reason);
+  }
+
+  /**
+   * @internal The core's close frame goes out behind sends waiting on async
+   * work (a Blob being read, a message being deflated): ws queues it behind them too.
+   */
+  _sendCloseFrame(payload: Uint8Array): void {
     const writeClose = (): void => {
       this._closeQueued = false;
-      this._sender!.frame(OP_CLOSE, payload, true, false, (err) => {
-        if (err) return;
-        this._closeFrameSent = true;
-        if (this._closeFrameReceived || this._protocolFailed) this._endTransport();
-      });
+      this._sender!.frame(OP_CLOSE, payload, true, false, (err) => { if (!err) this._p.closeWritten(); });
       this._sender!.flush();
     };
-    // Sends waiting on async work (a Blob being read, a message being deflated)
-    // go out first: ws queues the close frame behind them too.
     if (this._sendQueue !== null) {
       this._closeQueued = true;
       this._sendQueue.push({ run: () => { writeClose(); this._nextSend(); } });
     } else {
       writeClose();
     }
-    const transport = this._transport!;
-    this._closeTimer = setTimeout(() => transport.abort(socket), this._opts.closeTimeout);
+  }
+
+  /** @internal The socket is torn down after `ms` unless it closes first. */
+  _armCloseTimer(ms: number): void {
+    if (this._closeTimer) clearTimeout(this._closeTimer);
+    const transport = this._transport!, socket = this._socket!;
+    this._closeTimer = setTimeout(() => transport.abort(socket), ms);
   }
 
   terminate(): void {
-    if (this._readyState === CLOSED) return;
-    if (this._readyState === CONNECTING) {
+    if (this._p.state === CLOSED) return;
+    if (this._p.state === CONNECTING) {
       abortHandshake(this, 'WebSocket was closed before the connection was established');
       return;
     }
-    if (this._socket) {
-      this._readyState = CLOSING;
-      this._transport!.abort(this._socket);
-    }
-  }
-
-  // After the close handshake: a clean end, or a reset-style end after our
-  // close frame for a protocol error (the transport decides what each means).
-  private _endTransport(): void {
-    const socket = this._socket!;
-    if (this._protocolFailed) this._transport!.fail(socket); else this._transport!.end(socket);
+    if (this._socket) this._p.terminate();
   }
 
   pause(): void {
-    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    if (this._p.state === CONNECTING || this._p.state === CLOSED) return;
     this._paused = true;
     this._socket!.pause();
   }
 
   resume(): void {
-    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    if (this._p.state === CONNECTING || this._p.state === CLOSED) return;
     this._paused = false;
-    if (!this._inflating) this._socket!.resume();
+    if (!this._p.isInflating) this._socket!.resume();
   }
 
   /**
@@ -757,7 +603,7 @@ export class WebSocket extends WebSocketEventTarget {
    * the frame was deflated by someone else's stream, so ours restarts after it.
    */
   _sendRaw(frame: Buffer, compressed = false): boolean {
-    if (this._readyState !== OPEN) return false;
+    if (this._p.state !== OPEN) return false;
     if (this._sendQueue !== null) {
       this._sendQueue.push({ run: () => { this._writeRaw(frame, compressed); this._nextSend(); } });
       return true;
@@ -800,7 +646,7 @@ export class WebSocket extends WebSocketEventTarget {
 
   /** Subscribes this connection to `topic`; `wss.publish(topic, data)` reaches it. */
   subscribe(topic: string): boolean {
-    if (!this._broadcaster || this._readyState !== OPEN) return false;
+    if (!this._broadcaster || this._p.state !== OPEN) return false;
     (this._topics ??= new Set()).add(topic);
     this._broadcaster.subscribe(this, topic);
     return true;
@@ -817,21 +663,20 @@ export class WebSocket extends WebSocketEventTarget {
 
   /** @internal The socket closed: the connection is over. */
   _onSocketClose(): void {
-    this._readyState = CLOSING;
+    const p = this._p;
+    p.state = CLOSING;
     if (this._closeTimer) clearTimeout(this._closeTimer);
-    this._decoder?.reset();
-    this._budget?.leave(this);
-    this._budget = null;
+    p.transportClosed();
+    p.state = CLOSING; // queued sends' callbacks below hear CLOSING, as in ws
     this._sender?.discard();
     this._heldFrames = null;
     this._failQueuedSends();
     this._pmd?.cleanup();
-    this._recvQueue = null;
     this._closeQueued = false;
     if (this._topics && this._broadcaster) for (const t of this._topics) this._broadcaster.unsubscribe(this, t);
     this._topics = null;
-    this._readyState = CLOSED;
-    this.emit('close', this._closeCode, this._closeReason);
+    p.state = CLOSED;
+    this.emit('close', p.code, p.closeReceived && p.reason.length > 0 ? Buffer.from(p.reason) : EMPTY);
   }
 
   // Sends still queued behind async work when the socket goes away: each callback
@@ -855,8 +700,8 @@ export class WebSocket extends WebSocketEventTarget {
 
   /** @internal Ends a connection that never opened (handshake failure). */
   _emitClose(): void {
-    this._readyState = CLOSED;
-    this.emit('close', this._closeCode, this._closeReason);
+    this._p.state = CLOSED;
+    this.emit('close', 1006, EMPTY);
   }
 }
 
@@ -905,49 +750,36 @@ function socketOnData(this: SocketWithWs, chunk: Buffer): void {
   const ws = this[kWs]!;
   readStarted();
   try {
-    (ws as unknown as { _decoder: FrameDecoder })._decoder.push(chunk);
+    ws._p.receive(chunk);
   } finally {
     readEnded();
   }
-  afterRead(ws);
 }
 
 // A read that landed in the decoder's input area (transport.readDirect).
 function socketOnRead(this: SocketWithWs, n: number): void {
   const ws = this[kWs]!;
-  const decoder = (ws as unknown as { _decoder: FrameDecoder })._decoder;
+  const p = ws._p;
   directReadStats.reads++;
   // Someone else listens to the raw socket (a wire tap, as with 'data' reads;
   // socketOnData is ours): they get a copy of each read, before the decoder has
   // it, as a prepended 'data' listener would with ws.
   if (this.listenerCount('data') > 1) {
-    const tap = Buffer.from(decoder.readTarget().subarray(0, n));
+    const tap = Buffer.from(p.readTarget().subarray(0, n));
     tapping = true;
     try { this.emit('data', tap); } finally { tapping = false; }
   }
   readStarted();
   try {
-    decoder.pushRead(n);
+    p.receiveRead(n);
   } finally {
     readEnded();
-  }
-  afterRead(ws);
-}
-
-// What every read does after the decoder, on either read path.
-function afterRead(ws: WebSocket): void {
-  ws._heard = true; // the heartbeat counts any inbound bytes as life
-  // The budget sees what this read left held (one compare when nothing is held).
-  const budget = ws._budget;
-  if (budget !== null) {
-    const held = ws._incomingBytes();
-    if (held !== ws._budgetHeld) budget.charge(ws, held);
   }
 }
 
 function socketOnEnd(this: SocketWithWs): void {
   const ws = this[kWs]!;
-  ws._readyState = CLOSING;
+  ws._p.state = CLOSING;
   // Our side is usually ended already (after the close handshake): ending it
   // again builds an ERR_STREAM_ALREADY_FINISHED error, 2.6% of the setup
   // benchmark's server time in a profile.
@@ -965,7 +797,7 @@ function socketOnError(this: SocketWithWs): void {
   const ws = this[kWs]!;
   this.removeListener('error', socketOnError);
   this.on('error', NOOP);
-  ws._readyState = CLOSING;
+  ws._p.state = CLOSING;
   ws._transport!.abort(this);
 }
 
