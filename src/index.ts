@@ -15,6 +15,7 @@ export { PerMessageDeflate } from './node/deflate/permessage-deflate.js';
 export { MemoryBudget, clientMemoryBudget } from './core/budget.js';
 export type { BudgetEvent } from './core/budget.js';
 export type { ServerStats } from './node/ws/server.js';
+export type { ShutdownOptions, ShutdownResult } from './node/ws/shutdown.js';
 export type { AdmissionOptions, RefusalCounts, RefusalReason } from './node/ws/admission.js';
 export type { HandshakeRate } from './node/ws/rate-limit.js';
 import { MessageEvent, CloseEvent, ErrorEvent } from './node/ws/events.js';

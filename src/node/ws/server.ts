@@ -20,6 +20,7 @@ import {
   Http2UpgradeRequest, isHttp2Server, isWebSocketConnect, respondAccept, respondRefuse, routeWebSocketStreams, type AnyHttp2Server,
 } from '../transport/h2-server.js';
 import type { Broker } from '../../core/broker.js';
+import { drain, type ShutdownOptions, type ShutdownResult } from './shutdown.js';
 import { Admission, type AdmissionOptions, type RefusalCounts } from './admission.js';
 import { LIMIT_OPTION, handshakeRefused, idleTimeout, limitHit, serverClose, serverOpen } from './diagnostics.js';
 
@@ -134,6 +135,8 @@ export class WebSocketServer extends EventEmitter {
   /** @internal */ readonly _budget: MemoryBudget;
   /** @internal */ readonly _heartbeat: Heartbeat | null;
   private _broker: Broker | null = null;
+  private _brokerClosed: Promise<void> | null = null;
+  private _shutdown: Promise<ShutdownResult> | null = null;
   private readonly _admission: Admission | null;
 
   constructor(options: ServerOptions, callback?: () => void) {
@@ -245,7 +248,7 @@ export class WebSocketServer extends EventEmitter {
       const broker = this._broker;
       this._broker = null;
       this._broadcaster.onTopic = null;
-      broker.close().catch((err: Error) => this.emit('error', err));
+      this._brokerClosed = broker.close().catch((err: Error) => { this.emit('error', err); });
     }
     if (this.options.noServer || this.options.server) {
       this._removeListeners?.();
@@ -259,6 +262,27 @@ export class WebSocketServer extends EventEmitter {
     this._removeListeners = null;
     this._server = null;
     server.close(() => this._emitCloseWhenEmpty());
+  }
+
+  /**
+   * The graceful drain for deploys (shutdown.ts, README "Graceful shutdown"):
+   * new handshakes get 503 and a server we created stops listening; every
+   * connection gets a close frame (1001), spread over `spread` ms if asked;
+   * HTTP/2 sessions carrying them get GOAWAY; those still open after `timeout`
+   * ms are terminated; then the server closes as by close() and the broker
+   * stops. A second call returns the same promise.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    try {
+      this._shutdown ??= drain(this.clients ?? NO_CLIENTS, options, {
+        // The upgrade listeners stay until the drain ends, answering 503.
+        stopAccepting: () => { if (this.options.port != null) (this._server as HttpServer | null)?.close(); },
+        finish: () => { this.close(); return this._brokerClosed ?? Promise.resolve(); },
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this._shutdown;
   }
 
   private _emitCloseWhenEmpty(): void {
@@ -417,7 +441,7 @@ export class WebSocketServer extends EventEmitter {
     if (s[kHandled]) {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }
-    if (this._state > RUNNING) {
+    if (this._state > RUNNING || this._shutdown !== null) { // closing or draining
       pmd?.cleanup();
       return form.abort(503);
     }
