@@ -6,7 +6,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
-import { WebSocketServer } from '../src/index.ts';
+import { WebSocketServer, type VerifyClientInfo } from '../src/index.ts';
 import { CHROMIUM, HAS_CHROMIUM, launchChromium } from './helpers/chromium.ts';
 import { echoMessages } from './helpers/servers.ts';
 
@@ -45,7 +45,7 @@ describe.skipIf(!HAS_CHROMIUM)(`allowedOrigins in Chromium (${HAS_CHROMIUM ? CHR
     otherOrigin = await listen(other, '127.0.0.2');
     wss = new WebSocketServer({
       server: own, allowedOrigins: [ownOrigin],
-      verifyClient: (info) => { verified.push(info.origin); return true; },
+      verifyClient: (info: VerifyClientInfo) => { verified.push(info.origin); return true; },
     });
     wss.on('connection', (ws) => { echoMessages(ws); ws.on('error', () => {}); });
     diagnosticsChannel.subscribe('wasmsocket:server:handshakeRefused', onRefused);

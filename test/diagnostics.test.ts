@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { connect } from 'node:net';
 import { WebSocket as WsClient } from 'ws';
-import { WebSocketServer, type ServerOptions } from '../src/index.ts';
+import { WebSocketServer, type ServerOptions, type VerifyClientInfo } from '../src/index.ts';
 import { cleanupList, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
 import { T, until, withTimeout } from './helpers/wait.ts';
 
@@ -72,7 +72,7 @@ describe('diagnostics_channel', () => {
     const seen = subscribeAll();
     const { port } = await server({
       allowedOrigins: ['http://app.test'], maxConnectionsPerAddress: 1, handshakeRate: { perSecond: 1, burst: 3 },
-      verifyClient: (info) => info.req.headers['x-token'] !== 'bad',
+      verifyClient: (info: VerifyClientInfo) => info.req.headers['x-token'] !== 'bad',
     });
     expect(await refusedWith(client(port, { origin: 'http://evil.test' }))).toBe(403);
     expect(await refusedWith(client(port, { headers: { 'x-token': 'bad' } }))).toBe(401);
