@@ -1,0 +1,217 @@
+// uWebSockets.js's TemplatedApp for plain HTTP and the WebSocket upgrade, on
+// any runtime's listener (the Platform: Node's TCP handles or net.Server here,
+// later Deno.listen / Bun.listen). No Node imports.
+import { encodeClosePayload } from '../codec/close.js';
+import { RequestHead } from './http-head.js';
+import { HttpConnection, type HttpApp } from './http-connection.js';
+import type { HttpRequest } from './http-request.js';
+import type { HttpResponse, RecognizedString } from './http-response.js';
+import { Router } from './router.js';
+import { handshake, isValidKey } from './upgrade.js';
+import type { Acceptor, ListenRequest } from './acceptor.js';
+import type { Wire, WireOwner } from './wire.js';
+
+/** What the App needs from its runtime. */
+export interface Platform {
+  /** Listens; `cb` gets the acceptor, or an Error. May call back synchronously. */
+  listen(req: ListenRequest, cb: (acceptor: Acceptor | Error) => void): void;
+  /** base64(SHA-1(key + GUID)), synchronously (RFC 6455 §4.2.2). */
+  acceptKey(key: string): string;
+}
+
+export interface AppOptions {
+  /** Largest request head in bytes (431 past it). Default 16 KiB, Node's http default. */
+  maxHeaderSize?: number;
+  /** Most header lines in a head (431 past it). Default 100, uWS's UWS_HTTP_MAX_HEADERS_COUNT. */
+  maxHeaders?: number;
+  /** Largest request body (Content-Length) in bytes (413 past it). Default 16 MiB. */
+  maxBodyLength?: number;
+  /** Seconds an HTTP connection may wait for the peer's next bytes (uWS's 10 s). */
+  httpIdleTimeout?: number;
+}
+
+export type HttpHandler = (res: HttpResponse, req: HttpRequest) => void;
+
+/** The part of uWS.js's WebSocketBehavior this foundation reads (the WebSocket side is not here yet). */
+export interface WebSocketBehavior<UserData = unknown> {
+  compression?: number;
+  maxPayloadLength?: number;
+  idleTimeout?: number;
+  maxBackpressure?: number;
+  upgrade?: (res: HttpResponse, req: HttpRequest, context: WebSocketContext) => void;
+  open?: (ws: unknown) => void;
+  message?: (ws: unknown, message: ArrayBuffer, isBinary: boolean) => void;
+  close?: (ws: unknown, code: number, message: ArrayBuffer) => void;
+  [handler: string]: unknown;
+  /** @internal */ _userData?: UserData;
+}
+
+/** The `context` an upgrade handler passes back to res.upgrade(): the route. */
+export class WebSocketContext {
+  /** @internal */
+  constructor(readonly behavior: WebSocketBehavior) {}
+}
+
+/** What `listen` hands its callback: the listen token (uWS.js's us_listen_socket). */
+export class ListenSocket {
+  /** @internal */
+  constructor(readonly acceptor: Acceptor, private readonly app: TemplatedApp) {}
+  /** @internal */
+  close(): void { this.app._closed(this); this.acceptor.close(); }
+}
+
+const DEFAULT_HTTP_IDLE_S = 10;
+// The sweep runs twice per idle timeout and closes on the third silent tick:
+// a silent connection goes between 1x and 1.5x the timeout (uWS's resolution is 4 s).
+const SWEEP_TICKS = 3;
+
+export class TemplatedApp implements HttpApp {
+  readonly maxHeaderSize: number;
+  readonly maxBodyLength: number;
+  readonly headTable: RequestHead;
+  private readonly http = new Router<HttpHandler>();
+  private readonly websockets = new Router<WebSocketContext>();
+  private readonly listening = new Set<ListenSocket>();
+  private readonly connections = new Set<HttpConnection>();
+  private readonly idleMs: number;
+  private sweep: ReturnType<typeof setInterval> | null = null;
+
+  /** @internal */
+  constructor(private readonly platform: Platform, options: AppOptions = {}) {
+    this.maxHeaderSize = options.maxHeaderSize ?? 16 * 1024;
+    this.maxBodyLength = options.maxBodyLength ?? 16 * 1024 * 1024;
+    this.headTable = new RequestHead(options.maxHeaders ?? 100);
+    this.idleMs = (options.httpIdleTimeout ?? DEFAULT_HTTP_IDLE_S) * 1000;
+  }
+
+  get(pattern: RecognizedString, handler: HttpHandler): this { return this.add('get', pattern, handler); }
+  post(pattern: RecognizedString, handler: HttpHandler): this { return this.add('post', pattern, handler); }
+  put(pattern: RecognizedString, handler: HttpHandler): this { return this.add('put', pattern, handler); }
+  del(pattern: RecognizedString, handler: HttpHandler): this { return this.add('delete', pattern, handler); }
+  patch(pattern: RecognizedString, handler: HttpHandler): this { return this.add('patch', pattern, handler); }
+  options(pattern: RecognizedString, handler: HttpHandler): this { return this.add('options', pattern, handler); }
+  head(pattern: RecognizedString, handler: HttpHandler): this { return this.add('head', pattern, handler); }
+  any(pattern: RecognizedString, handler: HttpHandler): this { return this.add('*', pattern, handler); }
+
+  private add(method: string, pattern: RecognizedString, handler: HttpHandler): this {
+    if (typeof handler !== 'function') throw new TypeError('A route handler is a function');
+    this.http.add(method, String(pattern), handler);
+    return this;
+  }
+
+  /** Registers a WebSocket route: upgrade requests matching `pattern` go to `behavior.upgrade` (or are upgraded as they come). */
+  ws<UserData = unknown>(pattern: RecognizedString, behavior: WebSocketBehavior<UserData>): this {
+    if (typeof behavior !== 'object' || behavior === null) throw new TypeError('A WebSocket behavior is an object');
+    this.websockets.add('get', String(pattern), new WebSocketContext(behavior as WebSocketBehavior));
+    return this;
+  }
+
+  /** listen([host,] port, cb): cb gets the listen token, or false when the port could not be taken. */
+  listen(hostOrPort: RecognizedString | number, portOrCb: number | ((token: ListenSocket | false) => void),
+    maybeCb?: (token: ListenSocket | false) => void): this {
+    let host: string | undefined, port: number, cb: (token: ListenSocket | false) => void;
+    if (typeof portOrCb === 'function') { port = Number(hostOrPort); cb = portOrCb; }
+    else { host = String(hostOrPort); port = portOrCb; cb = maybeCb!; }
+    this.platform.listen({ host, port, onConnection: (wire) => this.accept(wire) }, (a) => {
+      if (a instanceof Error) { cb(false); return; }
+      const token = new ListenSocket(a, this);
+      this.listening.add(token);
+      cb(token);
+    });
+    return this;
+  }
+
+  /** Stops listening and closes every connection (uWS.js's app.close()). */
+  close(): this {
+    for (const token of [...this.listening]) token.close();
+    for (const conn of [...this.connections]) conn.wire.close();
+    return this;
+  }
+
+  /** @internal */
+  _closed(token: ListenSocket): void { this.listening.delete(token); }
+
+  private accept(wire: Wire): WireOwner {
+    const conn = new HttpConnection(wire, this);
+    this.connections.add(conn);
+    if (this.sweep === null) {
+      this.sweep = setInterval(() => this.tick(), this.idleMs / (SWEEP_TICKS - 1));
+      (this.sweep as { unref?: () => void }).unref?.();
+    }
+    return conn;
+  }
+
+  private tick(): void {
+    for (const conn of this.connections) conn.tick(SWEEP_TICKS);
+    if (this.connections.size === 0 && this.sweep !== null) { clearInterval(this.sweep); this.sweep = null; }
+  }
+
+  /** HttpApp: the routes, most specific first; a handler's setYield(true) passes the request on. */
+  route(res: HttpResponse, req: HttpRequest, upgrade: boolean): boolean {
+    const path = req.getUrl();
+    if (upgrade && this.websockets.find('get', path, (route, params) => {
+      req._params = params;
+      req._names = route.names;
+      this.upgradeRequest(res, req, route.handler);
+      return true;
+    })) return true;
+    return this.http.find(req.getMethod(), path, (route, params) => {
+      req._params = params;
+      req._names = route.names;
+      req._yield = false;
+      route.handler(res, req);
+      return !req._yield || res._done;
+    });
+  }
+
+  private upgradeRequest(res: HttpResponse, req: HttpRequest, context: WebSocketContext): void {
+    if (req.getHeader('sec-websocket-version') !== '13') {
+      res.writeStatus('426 Upgrade Required').writeHeader('Sec-WebSocket-Version', '13').end('426 Upgrade Required', true);
+      return;
+    }
+    if (!isValidKey(req.getHeader('sec-websocket-key').trim())) {
+      res.writeStatus('400 Bad Request').end('400 Bad Request', true);
+      return;
+    }
+    const upgrade = context.behavior.upgrade;
+    if (typeof upgrade === 'function') upgrade(res, req, context);
+    else res.upgrade({}, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+  }
+
+  /** HttpApp: res.upgrade() writes the 101 and hands the connection to the WebSocket side. */
+  upgrade(conn: HttpConnection, res: HttpResponse, userData: unknown, key: string, protocol: string, extensions: string, context: unknown): void {
+    if (!(context instanceof WebSocketContext)) throw new TypeError('res.upgrade() needs the context the upgrade handler was given');
+    // Headers the handler wrote after writeStatus('101 Switching Protocols') go into the 101.
+    const extra = res._head.startsWith('HTTP/1.1 ') ? res._head.slice(res._head.indexOf('\r\n') + 2) : res._head;
+    const hs = handshake((k) => this.platform.acceptKey(k), key, protocol, extensions, context.behavior.compression ?? 0, extra);
+    const wire = conn.wire;
+    wire.write(hs.head);
+    this.connections.delete(conn);
+    const held = conn.takeHeld();
+    wire.owner = new WebSocketNotYet(wire);
+    if (held !== null && held.length > 0) wire.owner.onData(held, 0, held.length);
+    void userData;
+  }
+
+  /** HttpApp: a connection closed or upgraded. */
+  forget(conn: HttpConnection): void { this.connections.delete(conn); }
+}
+
+// The seam where the WebSocket side (open/message/close on the shared
+// connection core, src/core/protocol.ts) takes the connection after the 101.
+// Until it lands, the connection is closed cleanly: a close frame 1011 with
+// the reason, then FIN; nothing the peer sends is read.
+class WebSocketNotYet implements WireOwner {
+  constructor(private readonly wire: Wire) {
+    const payload = encodeClosePayload(1011, 'wasmsocket/app: the WebSocket side is not implemented yet');
+    const frame = new Uint8Array(2 + payload.length);
+    frame[0] = 0x88;
+    frame[1] = payload.length;
+    frame.set(payload, 2);
+    wire.write(frame);
+    wire.end();
+  }
+  onData(): void { /* nothing is read after the close frame */ }
+  onEnd(): void { this.wire.close(); }
+  onClose(): void { /* closed */ }
+}

@@ -1,0 +1,279 @@
+// One HTTP/1.1 connection of the App until it upgrades: heads found and
+// parsed (http-head.ts), each request handed to the routes, its body streamed
+// to res.onData, keep-alive and pipelining in order (the next request waits
+// for the response before it; reads pause meanwhile), an idle HTTP connection
+// closed by the App's one sweep timer. Bounded: a head in progress is kept up
+// to maxHeaderSize; bytes of a pipelined request that came with the read
+// before its turn, up to one read (64 KiB), while reads are paused.
+import {
+  BAD_REQUEST, CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, HEADERS_TOO_LARGE, NOT_IMPLEMENTED, PAYLOAD_TOO_LARGE,
+  RequestHead, SCAN_MORE, VERSION_NOT_SUPPORTED, parseHead, scanHead,
+} from './http-head.js';
+import { HttpRequest, text } from './http-request.js';
+import { HttpResponse, type ResponseHost } from './http-response.js';
+import type { Wire, WireOwner } from './wire.js';
+
+/** What a connection needs from its App. */
+export interface HttpApp {
+  readonly maxHeaderSize: number;
+  readonly maxBodyLength: number;
+  /** The head table all connections share (one head is handled at a time). */
+  readonly headTable: RequestHead;
+  /** Routes a request (a WebSocket upgrade when `upgrade`); false when no route took it. */
+  route(res: HttpResponse, req: HttpRequest, upgrade: boolean): boolean;
+  /** res.upgrade() on this connection. */
+  upgrade(conn: HttpConnection, res: HttpResponse, userData: unknown, key: string, protocol: string, extensions: string, context: unknown): void;
+  /** The connection closed or left HTTP (upgraded). */
+  forget(conn: HttpConnection): void;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  [BAD_REQUEST]: 'Bad Request', [PAYLOAD_TOO_LARGE]: 'Payload Too Large', [HEADERS_TOO_LARGE]: 'Request Header Fields Too Large',
+  [NOT_IMPLEMENTED]: 'Not Implemented', [VERSION_NOT_SUPPORTED]: 'HTTP Version Not Supported', 404: 'Not Found',
+};
+
+// A head in progress starts in a 1 KiB buffer (most heads fit: curl's is
+// ~80 B, a browser's 0.5-2 KiB) that doubles up to maxHeaderSize.
+const FIRST_PARTIAL = 1024;
+
+export class HttpConnection implements WireOwner, ResponseHost {
+  /** scanHead()'s state for the head in progress. */
+  state = 0;
+  /** A head in progress (or bytes held while a response is pending), or null. */
+  private partial: Uint8Array | null = null;
+  private partialLength = 0;
+  /** Body bytes of the current request still to come. */
+  private bodyLeft = 0;
+  /** The response of the request being handled, until it is sent and its body read. */
+  private current: HttpResponse | null = null;
+  /** Sweep ticks without a byte from the peer. */
+  idleTicks = 0;
+  isHead = false;
+  closeAfter = false;
+  /** Reads were paused to hold a pipelined request back. */
+  private held = false;
+  /** Closing: nothing more is read. */
+  private stopped = false;
+
+  constructor(readonly wire: Wire, private readonly app: HttpApp) {}
+
+  remoteAddress(): string { return this.wire.remoteAddress(); }
+
+  onData(b: Uint8Array, start: number, end: number): void {
+    this.idleTicks = 0;
+    let p = start;
+    while (p < end && !this.stopped) {
+      if (this.wire.owner !== this) {
+        // Upgraded during this read: the rest is the WebSocket's.
+        this.wire.owner?.onData(b, p, end);
+        return;
+      }
+      if (this.bodyLeft > 0) {
+        const n = Math.min(this.bodyLeft, end - p);
+        this.bodyLeft -= n;
+        this.deliverBody(b, p, p + n, this.bodyLeft === 0);
+        p += n;
+        if (this.bodyLeft === 0) this.requestRead();
+        continue;
+      }
+      if (this.current !== null) {
+        // A pipelined request before its turn: hold it, and read no more until then.
+        this.hold(b, p, end);
+        return;
+      }
+      p = this.readHead(b, p, end);
+    }
+  }
+
+  // Finds (and handles) a head starting at or continuing with b[p, end); returns where reading goes on.
+  private readHead(b: Uint8Array, p: number, end: number): number {
+    const max = this.app.maxHeaderSize;
+    if (this.partial === null) {
+      const r = scanHead(b, p, p, end, max, this);
+      if (r === SCAN_MORE) { this.keep(b, p, end); return end; }
+      if (r < 0) { this.refuse(-r); return end; }
+      this.handleHead(b, p, r);
+      return r;
+    }
+    const r = scanHead(b, p - this.partialLength, p, end, max, this);
+    if (r < 0 && r !== SCAN_MORE) { this.refuse(-r); return end; }
+    const until = r === SCAN_MORE ? end : r;
+    this.keep(b, p, until);
+    if (r === SCAN_MORE) return end;
+    const head = this.partial!, length = this.partialLength;
+    this.partial = null;
+    this.partialLength = 0;
+    this.handleHead(head, 0, length);
+    return r;
+  }
+
+  // Appends b[start, end) to the head in progress (scanHead bounded it by maxHeaderSize).
+  private keep(b: Uint8Array, start: number, end: number): void {
+    const need = this.partialLength + end - start;
+    if (this.partial === null || this.partial.length < need) {
+      let size = this.partial === null ? FIRST_PARTIAL : this.partial.length * 2;
+      while (size < need) size *= 2;
+      const grown = new Uint8Array(size);
+      if (this.partial !== null) grown.set(this.partial.subarray(0, this.partialLength));
+      this.partial = grown;
+    }
+    this.partial.set(b.subarray(start, end), this.partialLength);
+    this.partialLength = need;
+  }
+
+  private hold(b: Uint8Array, start: number, end: number): void {
+    const held = b.slice(start, end);
+    if (this.partial !== null) {
+      // Already holding: the reads were paused, so this is what came with the same read.
+      const both = new Uint8Array(this.partialLength + held.length);
+      both.set(this.partial.subarray(0, this.partialLength));
+      both.set(held, this.partialLength);
+      this.partial = both;
+      this.partialLength = both.length;
+    } else {
+      this.partial = held;
+      this.partialLength = held.length;
+    }
+    this.held = true;
+    this.wire.pause();
+  }
+
+  private handleHead(b: Uint8Array, start: number, end: number): void {
+    const h = this.app.headTable;
+    const status = parseHead(b, start, end, h, this.app.maxBodyLength);
+    if (status !== 0) { this.refuse(status); return; }
+    this.isHead = h.method === 'HEAD';
+    // HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 closes unless asked to keep it.
+    this.closeAfter = (h.connection & CONN_CLOSE) !== 0 || (h.minor === 0 && (h.connection & CONN_KEEP_ALIVE) === 0);
+    const upgrade = h.upgradeWebsocket && (h.connection & CONN_UPGRADE) !== 0 && h.method === 'GET';
+    this.bodyLeft = upgrade ? 0 : Math.max(h.contentLength, 0);
+    if (h.expectContinue && this.bodyLeft > 0) this.wire.write('HTTP/1.1 100 Continue\r\n\r\n');
+    let path = text(b, h.targetStart, h.targetEnd);
+    const q = path.indexOf('?');
+    if (q !== -1) path = path.slice(0, q);
+    const res = new HttpResponse(this);
+    const req = new HttpRequest(b, h, path);
+    this.current = res;
+    let routed: boolean;
+    try {
+      routed = this.app.route(res, req, upgrade);
+    } finally {
+      req._valid = false;
+    }
+    if (!routed && !res._done) {
+      res.writeStatus('404 Not Found').end('404 Not Found');
+      return;
+    }
+    if (this.current !== res) return; // ended (and finished) or upgraded already
+    if (!res._done && res._onAborted === null && res._onData === null) {
+      // uWS.js stops the process here; we close this connection and say why.
+      console.error('wasmsocket/app: a route handler returned without responding or attaching onAborted; closing the connection');
+      this.stopped = true;
+      this.wire.close();
+      return;
+    }
+    if (this.bodyLeft === 0) {
+      // No body: its one empty last chunk.
+      if (!res._done && res._onData !== null) this.deliverBody(new Uint8Array(0), 0, 0, true);
+      this.requestRead();
+    }
+  }
+
+  // The request (head and body) is read: on to the next once the response is out too.
+  private requestRead(): void {
+    if (this.current?._done) this.finish();
+  }
+
+  private deliverBody(b: Uint8Array, start: number, end: number, last: boolean): void {
+    const handler = this.current?._onData;
+    if (!handler) return;
+    // A copy the handler owns for its duration, detached when it returns (uWS.js neuters its chunk).
+    const chunk = b.slice(start, end).buffer as ArrayBuffer;
+    try {
+      handler(chunk, last);
+    } finally {
+      detach(chunk);
+    }
+  }
+
+  /** ResponseHost: the response is out. */
+  responded(res: HttpResponse): void {
+    if (res === this.current && this.bodyLeft === 0) this.finish();
+  }
+
+  // Response sent and body read: close, or go on with the next request.
+  private finish(): void {
+    this.current = null;
+    if (this.closeAfter) { this.stop(); return; }
+    if (this.held) {
+      this.held = false;
+      const b = this.partial!, n = this.partialLength;
+      this.partial = null;
+      this.partialLength = 0;
+      this.wire.resume();
+      this.onData(b, 0, n);
+    }
+  }
+
+  /** ResponseHost: res.upgrade(). */
+  upgrade(res: HttpResponse, userData: unknown, key: string, protocol: string, extensions: string, context: unknown): void {
+    this.current = null;
+    this.app.upgrade(this, res, userData, key, protocol, extensions, context);
+  }
+
+  /** The bytes that came after the upgrade request's head (the first frames), handed to the WebSocket side. */
+  takeHeld(): Uint8Array | null {
+    const b = this.partial === null ? null : this.partial.subarray(0, this.partialLength);
+    this.partial = null;
+    this.partialLength = 0;
+    if (this.held) { this.held = false; this.wire.resume(); }
+    return b;
+  }
+
+  // Answers with an error status and closes (the stream cannot be trusted past a bad head).
+  private refuse(status: number): void {
+    this.current = null;
+    this.answer(status, true);
+  }
+
+  private answer(status: number, close: boolean): void {
+    const body = `${status} ${STATUS_TEXT[status] ?? ''}`;
+    this.wire.write(`HTTP/1.1 ${body}\r\n${close ? 'Connection: close\r\n' : ''}Content-Length: ${body.length}\r\n\r\n${body}`);
+    if (close) this.stop();
+  }
+
+  // Sends what is queued, then FIN; nothing more is read.
+  private stop(): void {
+    this.stopped = true;
+    this.partial = null;
+    this.bodyLeft = 0;
+    this.wire.end();
+  }
+
+  /** The App's sweep: closes a connection silent for `limit` ticks while it waits for the peer (not for a handler). */
+  tick(limit: number): void {
+    if (++this.idleTicks >= limit && (this.current === null || this.bodyLeft > 0)) {
+      this.stopped = true;
+      this.wire.close();
+    }
+  }
+
+  onEnd(): void {
+    // Half-closed by the peer: what it sent is handled; a response under way is aborted (uWS.js does the same).
+    this.wire.close();
+  }
+
+  onClose(): void {
+    const res = this.current;
+    this.current = null;
+    this.partial = null;
+    this.app.forget(this);
+    res?._abort();
+  }
+}
+
+// Detaches an ArrayBuffer so a kept reference reads as empty rather than stale
+// (structuredClone with transfer moves it without copying).
+function detach(ab: ArrayBuffer): void {
+  try { structuredClone(ab, { transfer: [ab] }); } catch { /* already detached */ }
+}

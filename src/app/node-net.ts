@@ -1,0 +1,62 @@
+// Node only: the App's connections on net.Server, where Node's TCP handles are
+// not reachable (node-tcp.ts says when) or WASMSOCKET_APP_TRANSPORT=net asks
+// for it. The same Wire: writes corked per turn (socket.cork()/uncork() around
+// the batch), reads as 'data' events.
+import { createServer, type Server, type Socket } from 'node:net';
+import { Wire, type Chunk } from './wire.js';
+import type { Acceptor, ListenRequest } from './acceptor.js';
+
+class NetWire extends Wire {
+  constructor(private readonly socket: Socket) { super(); }
+
+  bufferedAmount(): number {
+    let n = this.socket.writableLength;
+    if (this.queued !== null) for (const c of this.queued) n += typeof c === 'string' ? c.length : c.byteLength;
+    return n;
+  }
+  remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
+  pause(): void { this.socket.pause(); }
+  resume(): void { this.socket.resume(); }
+
+  protected writeOut(chunks: Chunk[]): void {
+    if (chunks.length === 1) { this.socket.write(chunks[0]); return; }
+    this.socket.cork();
+    for (const c of chunks) this.socket.write(c);
+    this.socket.uncork();
+  }
+  protected shutdown(): void { this.socket.end(() => this.close()); }
+  protected destroy(): void { this.socket.destroy(); }
+
+  /** @internal */
+  get isClosed(): boolean { return this.closed; }
+}
+
+class NetAcceptor implements Acceptor {
+  constructor(private readonly server: Server, readonly port: number) {}
+  close(): void { this.server.close(); }
+}
+
+/** Listens with net.Server; `cb` gets the acceptor, or the error. */
+export function listenNet(req: ListenRequest, cb: (acceptor: Acceptor | Error) => void): void {
+  const server = createServer({ noDelay: true }, (socket) => {
+    const wire = new NetWire(socket);
+    wire.owner = req.onConnection(wire);
+    socket.on('data', (b: Uint8Array) => { if (!wire.isClosed) Wire.read(wire, b, 0, b.length); });
+    socket.on('end', () => wire.owner?.onEnd());
+    socket.on('error', () => wire.close());
+    socket.on('close', () => {
+      wire.close();
+      const owner = wire.owner;
+      wire.owner = null;
+      owner?.onClose();
+    });
+  });
+  server.once('error', (err) => cb(err));
+  const host = req.host === undefined || req.host === '' ? undefined : req.host;
+  server.listen({ host, port: req.port, backlog: req.backlog ?? 511 }, () => {
+    server.removeAllListeners('error');
+    server.on('error', () => {});
+    const addr = server.address();
+    cb(new NetAcceptor(server, typeof addr === 'object' && addr !== null ? addr.port : req.port));
+  });
+}

@@ -1,0 +1,36 @@
+// Node only: the App's platform. Connections on Node's TCP handles
+// (node-tcp.ts), or on net.Server (node-net.ts) where those are missing, for a
+// host name that is not an IP address, or when asked (WASMSOCKET_APP_TRANSPORT=net,
+// or setAppTransport('net') in tests); the accept value from node:crypto.
+import process from 'node:process';
+import * as crypto from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Platform } from './app.js';
+import { listenTcp, tcpHandlesAvailable } from './node-tcp.js';
+import { listenNet } from './node-net.js';
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+// crypto.hash (Node >= 20.12) hashes in one call without a Hash object.
+const oneShotHash = (crypto as { hash?: (alg: string, data: string, enc: 'base64') => string }).hash;
+
+let transport: 'tcp' | 'net' = process.env.WASMSOCKET_APP_TRANSPORT === 'net' ? 'net' : 'tcp';
+
+/** @internal Which listener new listen() calls use (tests run both). */
+export function setAppTransport(t: 'tcp' | 'net'): void { transport = t; }
+
+/** @internal Whether listen() would use Node's TCP handles now. */
+export function usesTcpHandles(host?: string): boolean {
+  return transport === 'tcp' && tcpHandlesAvailable() && (host === undefined || host === '' || host === 'localhost' || isIP(host) !== 0);
+}
+
+export const nodePlatform: Platform = {
+  listen(req, cb) {
+    if (!usesTcpHandles(req.host)) { listenNet(req, cb); return; }
+    const r = listenTcp(req);
+    cb(typeof r === 'number' ? new Error(`listen failed (${r})`) : r);
+  },
+  acceptKey(key) {
+    if (oneShotHash !== undefined) return oneShotHash('sha1', key + GUID, 'base64');
+    return crypto.createHash('sha1').update(key + GUID).digest('base64');
+  },
+};

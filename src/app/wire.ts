@@ -1,0 +1,125 @@
+// One accepted TCP connection as the App sees it, whatever carries it (Node's
+// TCP handle, net.Socket, later Deno.listen / Bun.listen): bytes in through
+// its owner, writes corked per event-loop turn, end and close. No Node imports.
+
+/** What a connection's owner (the HTTP connection, later the WebSocket) hears. */
+export interface WireOwner {
+  /** Bytes read: b[start, end), valid only during the call (the read buffer is shared). */
+  onData(b: Uint8Array, start: number, end: number): void;
+  /** The peer sent FIN (nothing more will be read). */
+  onEnd(): void;
+  /** The connection is closed (by either side); called once. */
+  onClose(): void;
+}
+
+export type Chunk = Uint8Array | string;
+
+/**
+ * Writes are corked: they queue on the wire and go out together, in one
+ * syscall, when the read that caused them has been handled, when cork()'s
+ * callback returns, or at the end of the event-loop turn for writes made
+ * anywhere else (a timer, a promise).
+ */
+export abstract class Wire {
+  owner: WireOwner | null = null;
+  /** Queued writes (strings are UTF-8), or null: most connections have none, most of the time. */
+  protected queued: Chunk[] | null = null;
+  protected closed = false;
+  private dirty = false;
+  /** end() was asked: FIN once the queue is out. */
+  protected ending = false;
+
+  /** Queues bytes (or a UTF-8 string) for this turn's write. */
+  write(chunk: Chunk): void {
+    if (this.closed || this.ending) return;
+    if (this.queued === null) this.queued = [chunk];
+    else this.queued.push(chunk);
+    if (!this.dirty) {
+      this.dirty = true;
+      dirtyWires.push(this);
+      if (readDepth === 0 && !flushScheduled) scheduleFlush();
+    }
+  }
+
+  /** Sends what is queued now (the end of a cork). */
+  flush(): void {
+    if (this.queued === null) return;
+    const chunks = this.queued;
+    this.queued = null;
+    if (!this.closed) this.writeOut(chunks);
+  }
+
+  /** Sends what is queued, then ends the connection (FIN) and closes it. */
+  end(): void {
+    if (this.closed || this.ending) return;
+    this.flush();
+    this.ending = true;
+    this.shutdown();
+  }
+
+  /** Closes now; queued writes are dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queued = null;
+    this.destroy();
+  }
+
+  /** Runs `fn` with writes corked and sends them when it returns. */
+  cork(fn: () => void): void {
+    readDepth++;
+    try { fn(); } finally {
+      if (--readDepth === 0) flushDirty();
+      else this.flush();
+    }
+  }
+
+  /** Bytes written but not yet taken by the kernel, plus this turn's queue. */
+  abstract bufferedAmount(): number;
+  /** The peer's address as text ("127.0.0.1", "::1"). */
+  abstract remoteAddress(): string;
+  /** Stops / restarts reading (a peer sending faster than we answer). */
+  abstract pause(): void;
+  abstract resume(): void;
+  protected abstract writeOut(chunks: Chunk[]): void;
+  protected abstract shutdown(): void;
+  protected abstract destroy(): void;
+
+  /** @internal Called by the carrier around the owner's onData: writes made meanwhile go out after it. */
+  static read(wire: Wire, b: Uint8Array, start: number, end: number): void {
+    readDepth++;
+    try { wire.owner?.onData(b, start, end); } finally { if (--readDepth === 0) flushDirty(); }
+  }
+}
+
+// Wires written to since their last flush, flushed together.
+let dirtyWires: Wire[] = [];
+// Reads (and corks) under way: writes wait for the outermost to finish.
+let readDepth = 0;
+let flushScheduled = false;
+
+function flushDirty(): void {
+  while (dirtyWires.length > 0) {
+    const wires = dirtyWires;
+    dirtyWires = [];
+    for (const w of wires) {
+      (w as unknown as { dirty: boolean }).dirty = false;
+      w.flush();
+    }
+  }
+}
+
+// Writes made outside a read (timers, promises) go out at the end of this
+// turn: one write per connection however many calls made them. setImmediate
+// (Node, Bun, Deno's Node globals) runs after this turn's I/O callbacks and
+// microtasks; setTimeout(0) waits a millisecond more where it is missing.
+const afterTurn: (fn: () => void) => void = (globalThis as { setImmediate?: (fn: () => void) => void }).setImmediate ??
+  ((fn) => { setTimeout(fn, 0); });
+
+function scheduleFlush(): void {
+  flushScheduled = true;
+  afterTurn(() => {
+    flushScheduled = false;
+    if (readDepth === 0) flushDirty();
+  });
+}
