@@ -18,7 +18,18 @@ await w.write(big);
 const back = (await r.read()).value;
 const bigIntact = back.length === big.length && back.every((v, i) => v === big[i]);
 a.close({ closeCode: 4000, reason: 'deno bye' });
-const closedByDeno = await a.closed;
+// Deno (2.9) races with itself on a close it starts: its stream's own pull is
+// still waiting for the next event when close() starts a second one. When our
+// close reply arrives before the second starts, the first reads it and marks
+// the connection, and the second sees the mark and rejects `closed` with
+// WebSocketError(<the reply's reason>), closeCode null, before the first
+// resolves it. Seen in 2-5 of 100 runs, also against a bare 20-line server
+// answering with its own reason, so the reason is the one our reply carried.
+// That outcome is kept as what it is, never retried.
+const closedByDeno = await a.closed.catch((e) => {
+  if (e?.name === 'WebSocketError' && e.closeCode == null) return { reason: e.message, lostToDenoRace: true };
+  throw e;
+});
 
 const b = new WSS(`ws://127.0.0.1:${port}/deno2`);
 const o = await b.opened;
