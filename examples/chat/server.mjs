@@ -1,5 +1,7 @@
 // `npm start`: the chat on http://127.0.0.1:8080 (PORT and HOST from the
-// environment). Ctrl+C closes the clients with 1001 and exits.
+// environment). SIGTERM (a deploy) and Ctrl+C drain it with wss.shutdown():
+// every client told 1001, spread over SHUTDOWN_SPREAD ms (default 0), those
+// not answering within SHUTDOWN_TIMEOUT ms (default 5000) cut off; then it exits.
 // HTTPS=1: https:// instead, HTTP/2 for the page and the sockets (HTTP/1.1 too),
 // with a self-signed certificate made at start (needs openssl).
 // WORKERS=N with REDIS_URL: N processes (node:cluster) sharing the port, joined
@@ -13,11 +15,30 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT must be a port number (0-65535), not ${JSON.stringify(process.env.PORT)}`);
   process.exit(1);
 }
+const shutdownTimeout = msFromEnv('SHUTDOWN_TIMEOUT', 5000);
+const shutdownSpread = msFromEnv('SHUTDOWN_SPREAD', 0);
+if (shutdownSpread > 0 && shutdownSpread >= shutdownTimeout) {
+  console.error(`SHUTDOWN_SPREAD (${shutdownSpread} ms) must be below SHUTDOWN_TIMEOUT (${shutdownTimeout} ms)`);
+  process.exit(1);
+}
 const redisUrl = process.env.REDIS_URL || undefined;
+// ORIGINS: more origins whose pages may connect, comma-separated: the chat's
+// public origin when it runs behind a load balancer or a proxy.
+const origins = (process.env.ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
 const workers = process.env.WORKERS === undefined ? 1 : Number(process.env.WORKERS);
 if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
   console.error(`WORKERS must be a number of processes (1-256), not ${JSON.stringify(process.env.WORKERS)}`);
   process.exit(1);
+}
+
+function msFromEnv(name, fallback) {
+  if (process.env[name] === undefined) return fallback;
+  const ms = Number(process.env[name]);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) {
+    console.error(`${name} must be a number of milliseconds (0-600000), not ${JSON.stringify(process.env[name])}`);
+    process.exit(1);
+  }
+  return ms;
 }
 
 let tls;
@@ -89,7 +110,7 @@ async function serve() {
   const worker = cluster.isWorker ? process.env.CHAT_WORKER : undefined;
   let chat;
   try {
-    chat = await createChatServer({ port, host, tls, redisUrl, worker });
+    chat = await createChatServer({ port, host, tls, redisUrl, worker, origins });
   } catch (err) {
     console.error(`Cannot listen on ${host}:${port}: ${err.message}`);
     process.exit(1);
@@ -108,7 +129,11 @@ async function serve() {
       // A second Ctrl+C does not wait (a worker gets Ctrl+C from the terminal and SIGTERM from the primary: it waits).
       if (stopping) { if (!cluster.isWorker) process.exit(1); return; }
       stopping = true;
-      chat.close().then(() => process.exit(0));
+      chat.close({ timeout: shutdownTimeout, spread: shutdownSpread }).then((r) => {
+        console.log(`${signal}: ${r.connections} chat connections drained in ${r.durationMs} ms ` +
+          `(${r.closedCleanly} closed cleanly, ${r.closedAbnormally} abnormally, ${r.terminated} terminated)`);
+        process.exit(0);
+      });
     });
   }
 }
