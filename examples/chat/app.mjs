@@ -5,6 +5,7 @@
 //   WS  /ws          the chat: every message cut to 50 characters and sent to
 //                    every client with wss.broadcast() (framed once for all)
 //   GET /demo/hello  the chapter's first demo page (public/hello.html)
+//   GET /metrics     Prometheus metrics (metrics.mjs, through prom-client)
 //   WS  /demo/hello  reads "My name is John", answers "Hello from server, John",
 //                    closes with 1000 five seconds after the connection opened
 //
@@ -18,7 +19,9 @@
 // sockets as streams of that same connection (RFC 8441 extended CONNECT).
 import http from 'node:http';
 import http2 from 'node:http2';
+import { networkInterfaces } from 'node:os';
 import { readFile } from 'node:fs/promises';
+import { chatMetrics } from './metrics.mjs';
 import { WebSocketServer, routeWebSocketStreams } from '../../dist/index.js';
 
 /** The chapter's limit: messages are cut to this many characters. */
@@ -126,16 +129,27 @@ function send(res, status, text, headers = {}) {
 }
 
 // A browser page from another site must not open our sockets with the user's
-// cookies (cross-site WebSocket hijacking): its Origin has to name this host.
-// Clients that are not browsers send no Origin and are let in.
-function sameOrigin(headers) {
-  const origin = headers.origin;
-  if (origin === undefined) return true;
+// cookies (cross-site WebSocket hijacking): the servers' allowedOrigins lists
+// the origins this chat's own pages have (those of every address it listens
+// on, and `localhost` for a loopback or wildcard address), refusing others
+// with 403. Clients that are not browsers send no Origin and are let in.
+function ownOrigins(scheme, address, port) {
+  const hosts = new Set([address]);
+  const wildcard = address === '0.0.0.0' || address === '::';
+  if (wildcard) {
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address);
+  }
+  if (wildcard || address === '::1' || address.startsWith('127.')) hosts.add('localhost');
+  hosts.delete('0.0.0.0');
+  hosts.delete('::');
+  return [...hosts].map((h) => `${scheme}://${h.includes(':') ? `[${h}]` : h}:${port}`);
+}
+
+async function serveMetrics(metrics, res) {
   try {
-    // HTTP/2 names the host in :authority.
-    return new URL(origin).host === String(headers.host ?? headers[':authority']).toLowerCase();
+    send(res, 200, await metrics.text(), { 'Content-Type': metrics.contentType });
   } catch {
-    return false;
+    send(res, 500, 'Internal Server Error');
   }
 }
 
@@ -164,28 +178,52 @@ function refuseUpgrade(socket, status) {
  *   (wasmsocket/redis): a message typed on one process reaches the clients of all
  * @param {string|number} [options.worker]  this process's name, sent as X-Chat-Worker
  *   in the 101 response (tells which worker a tab landed on)
+ * @param {string[]} [options.origins]  more origins whose pages may connect (the chat
+ *   behind a proxy or a domain name); its own are always allowed
+ * @param {object} [options.limits]  connection limits for both endpoints
+ *   (maxConnections, maxConnectionsPerAddress, handshakeRate, trustProxy: see the README)
  * @returns {Promise<{ server: http.Server | http2.Http2SecureServer, wss: WebSocketServer, hello: WebSocketServer, url: string,
  *   close(options?: { timeout?: number, spread?: number }): Promise<import('../../dist/index.js').ShutdownResult> }>}
  */
 export async function createChatServer(options = {}) {
   const {
     port = 8080, host = '127.0.0.1', maxBackpressure, backpressurePolicy = 'close',
-    maxPayload = 64 * 1024, helloCloseDelay = 5000, tls, redisUrl, worker,
+    maxPayload = 64 * 1024, helloCloseDelay = 5000, tls, redisUrl, worker, origins = [], limits = {},
   } = options;
 
-  const onRequest = (req, res) => { void serveFile(req, res); };
+  // Loaded before listening: no await may come between listen and the upgrade handlers.
+  const redis = redisUrl ? await import('../../dist/redis.js') : null;
+  let metrics = null;
+  const onRequest = (req, res) => {
+    if (metrics !== null && pathOf(req.url ?? '/') === '/metrics') { void serveMetrics(metrics, res); return; }
+    void serveFile(req, res);
+  };
   const server = tls ? http2.createSecureServer({ ...tls, allowHTTP1: true }, onRequest) : http.createServer(onRequest);
   const sessions = new Set(); // HTTP/2 connections; those left after the drain are closed by close()
   server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
 
+  // Listening first: the origins allowed depend on the address and port.
+  // Nothing is read before the handlers below are in place (no await between).
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const scheme = tls ? 'https' : 'http';
+  const shownHost = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  const url = `${scheme}://${shownHost}:${addr.port}/`;
+  const admission = { allowedOrigins: [...ownOrigins(scheme, addr.address, addr.port), ...origins], ...limits };
+
   // The chat. noServer + handleUpgrade, as in the chapter: one http server
   // carries the pages and both WebSocket endpoints.
-  const wss = new WebSocketServer({ noServer: true, maxPayload, maxBackpressure, backpressurePolicy });
-  if (redisUrl) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload, maxBackpressure, backpressurePolicy, ...admission });
+  if (redis) {
     // Several processes (npm start with WORKERS and REDIS_URL): wss.broadcast()
     // goes to this process's clients at once and through Redis to the others'.
-    const { redisBroker } = await import('../../dist/redis.js');
-    wss.useBroker(redisBroker({ url: redisUrl, prefix: 'wasmsocket-chat', onError: () => {} }));
+    wss.useBroker(redis.redisBroker({ url: redisUrl, prefix: 'wasmsocket-chat', onError: () => {} }));
   }
   if (worker !== undefined) wss.on('headers', (headers) => { headers.push(`X-Chat-Worker: ${worker}`); });
   wss.on('connection', (ws) => {
@@ -199,7 +237,7 @@ export async function createChatServer(options = {}) {
   });
 
   // The chapter's "hello" demo.
-  const hello = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  const hello = new WebSocketServer({ noServer: true, maxPayload: 4096, ...admission });
   const helloTimers = new Set();
   hello.on('connection', (ws) => {
     ws.on('error', () => {});
@@ -222,7 +260,6 @@ export async function createChatServer(options = {}) {
   server.on('upgrade', (req, socket, head) => {
     const target = targetOf(req.url);
     if (target === null) { refuseUpgrade(socket, 404); return; }
-    if (!sameOrigin(req.headers)) { refuseUpgrade(socket, 403); return; }
     target.handleUpgrade(req, socket, head, (ws) => target.emit('connection', ws, req));
   });
   // HTTP/2: WebSocket CONNECT streams go to the same endpoints, taken before
@@ -230,23 +267,13 @@ export async function createChatServer(options = {}) {
   if (tls) {
     routeWebSocketStreams(server, (stream, headers) => {
       const target = targetOf(headers[':path']);
-      const refused = target === null ? 404 : sameOrigin(headers) ? 0 : 403;
-      if (refused) { stream.respond({ ':status': refused }); stream.end(); return true; }
+      if (target === null) { stream.respond({ ':status': 404 }); stream.end(); return true; }
       target.handleStream(stream, headers, (ws, req) => target.emit('connection', ws, req));
       return true;
     });
   }
 
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const shownHost = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-  const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}/`;
+  metrics = await chatMetrics({ chat: wss, hello });
 
   let closing = null;
   /**
@@ -258,6 +285,7 @@ export async function createChatServer(options = {}) {
    */
   function close({ timeout = 1000, spread = 0 } = {}) {
     closing ??= (async () => {
+      metrics?.stop();
       for (const t of helloTimers) clearTimeout(t);
       helloTimers.clear();
       const listenerClosed = new Promise((r) => { server.close(() => r()); });
