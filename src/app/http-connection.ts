@@ -7,7 +7,7 @@
 // before its turn, up to one read (64 KiB), while reads are paused.
 import {
   BAD_REQUEST, CONN_CLOSE, CONN_KEEP_ALIVE, CONN_UPGRADE, HEADERS_TOO_LARGE, NOT_IMPLEMENTED, PAYLOAD_TOO_LARGE,
-  RequestHead, SCAN_MORE, VERSION_NOT_SUPPORTED, parseHead, scanHead,
+  HeadReader, RequestHead, SCAN_MORE, VERSION_NOT_SUPPORTED, parseHead,
 } from './http-head.js';
 import { HttpRequest, text } from './http-request.js';
 import { HttpResponse, type ResponseHost } from './http-response.js';
@@ -32,16 +32,9 @@ const STATUS_TEXT: Record<number, string> = {
   [NOT_IMPLEMENTED]: 'Not Implemented', [VERSION_NOT_SUPPORTED]: 'HTTP Version Not Supported', 404: 'Not Found',
 };
 
-// A head in progress starts in a 1 KiB buffer (most heads fit: curl's is
-// ~80 B, a browser's 0.5-2 KiB) that doubles up to maxHeaderSize.
-const FIRST_PARTIAL = 1024;
+const EMPTY = new Uint8Array(0);
 
-export class HttpConnection implements WireOwner, ResponseHost {
-  /** scanHead()'s state for the head in progress. */
-  state = 0;
-  /** A head in progress (or bytes held while a response is pending), or null. */
-  private partial: Uint8Array | null = null;
-  private partialLength = 0;
+export class HttpConnection extends HeadReader implements WireOwner, ResponseHost {
   /** Body bytes of the current request still to come. */
   private bodyLeft = 0;
   /** The response of the request being handled, until it is sent and its body read. */
@@ -50,12 +43,12 @@ export class HttpConnection implements WireOwner, ResponseHost {
   idleTicks = 0;
   isHead = false;
   closeAfter = false;
-  /** Reads were paused to hold a pipelined request back. */
-  private held = false;
+  /** A pipelined request that came before its turn (reads are paused meanwhile), or null. */
+  private held: Uint8Array | null = null;
   /** Closing: nothing more is read. */
   private stopped = false;
 
-  constructor(readonly wire: Wire, private readonly app: HttpApp) {}
+  constructor(readonly wire: Wire, private readonly app: HttpApp) { super(); }
 
   remoteAddress(): string { return this.wire.remoteAddress(); }
 
@@ -81,60 +74,31 @@ export class HttpConnection implements WireOwner, ResponseHost {
         this.hold(b, p, end);
         return;
       }
-      p = this.readHead(b, p, end);
+      p = this.readHeadAt(b, p, end);
     }
   }
 
-  // Finds (and handles) a head starting at or continuing with b[p, end); returns where reading goes on.
-  private readHead(b: Uint8Array, p: number, end: number): number {
-    const max = this.app.maxHeaderSize;
-    if (this.partial === null) {
-      const r = scanHead(b, p, p, end, max, this);
-      if (r === SCAN_MORE) { this.keep(b, p, end); return end; }
-      if (r < 0) { this.refuse(-r); return end; }
-      this.handleHead(b, p, r);
-      return r;
-    }
-    const r = scanHead(b, p - this.partialLength, p, end, max, this);
-    if (r < 0 && r !== SCAN_MORE) { this.refuse(-r); return end; }
-    const until = r === SCAN_MORE ? end : r;
-    this.keep(b, p, until);
+  // Reads a head starting at or continuing with b[p, end) and handles it; returns where reading goes on.
+  private readHeadAt(b: Uint8Array, p: number, end: number): number {
+    const r = this.readHead(b, p, end, this.app.maxHeaderSize);
     if (r === SCAN_MORE) return end;
-    const head = this.partial!, length = this.partialLength;
-    this.partial = null;
-    this.partialLength = 0;
-    this.handleHead(head, 0, length);
+    if (r < 0) { this.refuse(-r); return end; }
+    const head = this.headBuffer;
+    this.headBuffer = EMPTY; // the read buffer is not ours past this read
+    this.handleHead(head, this.headStart, this.headEnd);
     return r;
   }
 
-  // Appends b[start, end) to the head in progress (scanHead bounded it by maxHeaderSize).
-  private keep(b: Uint8Array, start: number, end: number): void {
-    const need = this.partialLength + end - start;
-    if (this.partial === null || this.partial.length < need) {
-      let size = this.partial === null ? FIRST_PARTIAL : this.partial.length * 2;
-      while (size < need) size *= 2;
-      const grown = new Uint8Array(size);
-      if (this.partial !== null) grown.set(this.partial.subarray(0, this.partialLength));
-      this.partial = grown;
-    }
-    this.partial.set(b.subarray(start, end), this.partialLength);
-    this.partialLength = need;
-  }
-
   private hold(b: Uint8Array, start: number, end: number): void {
-    const held = b.slice(start, end);
-    if (this.partial !== null) {
-      // Already holding: the reads were paused, so this is what came with the same read.
-      const both = new Uint8Array(this.partialLength + held.length);
-      both.set(this.partial.subarray(0, this.partialLength));
-      both.set(held, this.partialLength);
-      this.partial = both;
-      this.partialLength = both.length;
-    } else {
-      this.partial = held;
-      this.partialLength = held.length;
+    const more = b.slice(start, end);
+    if (this.held === null) this.held = more;
+    else {
+      // Already holding (reads are paused): this came with the same read.
+      const both = new Uint8Array(this.held.length + more.length);
+      both.set(this.held);
+      both.set(more, this.held.length);
+      this.held = both;
     }
-    this.held = true;
     this.wire.pause();
   }
 
@@ -205,13 +169,11 @@ export class HttpConnection implements WireOwner, ResponseHost {
   private finish(): void {
     this.current = null;
     if (this.closeAfter) { this.stop(); return; }
-    if (this.held) {
-      this.held = false;
-      const b = this.partial!, n = this.partialLength;
-      this.partial = null;
-      this.partialLength = 0;
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
       this.wire.resume();
-      this.onData(b, 0, n);
+      this.onData(held, 0, held.length);
     }
   }
 
@@ -223,10 +185,9 @@ export class HttpConnection implements WireOwner, ResponseHost {
 
   /** The bytes that came after the upgrade request's head (the first frames), handed to the WebSocket side. */
   takeHeld(): Uint8Array | null {
-    const b = this.partial === null ? null : this.partial.subarray(0, this.partialLength);
-    this.partial = null;
-    this.partialLength = 0;
-    if (this.held) { this.held = false; this.wire.resume(); }
+    const b = this.held;
+    this.held = null;
+    if (b !== null) this.wire.resume();
     return b;
   }
 
@@ -245,7 +206,8 @@ export class HttpConnection implements WireOwner, ResponseHost {
   // Sends what is queued, then FIN; nothing more is read.
   private stop(): void {
     this.stopped = true;
-    this.partial = null;
+    this.dropHead();
+    this.held = null;
     this.bodyLeft = 0;
     this.wire.end();
   }
@@ -259,14 +221,18 @@ export class HttpConnection implements WireOwner, ResponseHost {
   }
 
   onEnd(): void {
-    // Half-closed by the peer: what it sent is handled; a response under way is aborted (uWS.js does the same).
-    this.wire.close();
+    // Half-closed by the peer: what it sent is handled. Answers already written
+    // still go out (end() waits for them); a response under way is aborted, as in uWS.js.
+    this.stopped = true;
+    if (this.current === null) this.wire.end();
+    else this.wire.close();
   }
 
   onClose(): void {
     const res = this.current;
     this.current = null;
-    this.partial = null;
+    this.dropHead();
+    this.held = null;
     this.app.forget(this);
     res?._abort();
   }

@@ -98,6 +98,73 @@ export function scanHead(b: Uint8Array, headStart: number, from: number, end: nu
   return i < end ? -HEADERS_TOO_LARGE : SCAN_MORE;
 }
 
+/**
+ * A head arriving in pieces: the scan's state and, when the head spans reads,
+ * its bytes so far (a buffer that starts at 1 KiB, enough for most heads:
+ * curl's is ~80 B, a browser's 0.5-2 KiB, and doubles up to maxHeaderSize).
+ * The HTTP connection extends it, so a connection is one object.
+ */
+export class HeadReader {
+  /** scanHead()'s state. */
+  state = 0;
+  /** The head so far when it spans reads, or null. */
+  partial: Uint8Array | null = null;
+  partialLength = 0;
+  /** Where the last complete head is: headBuffer[headStart, headEnd). */
+  headBuffer: Uint8Array = EMPTY;
+  headStart = 0;
+  headEnd = 0;
+
+  /**
+   * Reads b[p, end) as (the rest of) a head. Returns the index in `b` just past
+   * the head (which is then at headBuffer[headStart, headEnd)), SCAN_MORE when
+   * all of it was taken and the head goes on, or a negative status (-400, -431).
+   */
+  readHead(b: Uint8Array, p: number, end: number, maxHeaderSize: number): number {
+    if (this.partial === null) {
+      const r = scanHead(b, p, p, end, maxHeaderSize, this);
+      if (r === SCAN_MORE) this.keep(b, p, end);
+      else if (r > 0) { this.headBuffer = b; this.headStart = p; this.headEnd = r; }
+      return r;
+    }
+    const r = scanHead(b, p - this.partialLength, p, end, maxHeaderSize, this);
+    if (r < 0 && r !== SCAN_MORE) return r;
+    this.keep(b, p, r === SCAN_MORE ? end : r);
+    if (r === SCAN_MORE) return r;
+    this.headBuffer = this.partial;
+    this.headStart = 0;
+    this.headEnd = this.partialLength;
+    this.partial = null;
+    this.partialLength = 0;
+    return r;
+  }
+
+  /** Forgets a head in progress. */
+  dropHead(): void {
+    this.state = START;
+    this.partial = null;
+    this.partialLength = 0;
+    this.headBuffer = EMPTY;
+  }
+
+  // Appends b[start, end) to the head in progress (scanHead bounded it by maxHeaderSize).
+  private keep(b: Uint8Array, start: number, end: number): void {
+    const need = this.partialLength + end - start;
+    if (this.partial === null || this.partial.length < need) {
+      let size = this.partial === null ? FIRST_PARTIAL : this.partial.length * 2;
+      while (size < need) size *= 2;
+      const grown = new Uint8Array(size);
+      if (this.partial !== null) grown.set(this.partial.subarray(0, this.partialLength));
+      this.partial = grown;
+    }
+    this.partial.set(b.subarray(start, end), this.partialLength);
+    this.partialLength = need;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const FIRST_PARTIAL = 1024;
+
 // ---- parsing a complete head ----
 
 /** Connection tokens (RFC 9110 §7.6.1) the connection acts on. */
