@@ -131,13 +131,15 @@ export class Protocol implements DecoderHandler {
   private autoPong = true;
   private validateUtf8 = true;
   private isUtf8: (bytes: Uint8Array) => boolean = isValidUtf8;
-  private closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+  /** How long the door waits for the peer's close frame, or its FIN after ours (ms). */
+  closeTimeout = DEFAULT_CLOSE_TIMEOUT;
   /** Received events waiting behind an inflation, in order. */
   private queue: Array<() => void> | null = null;
   private inflating = false;
   /** Bytes of the compressed message being inflated (held until it ends). */
   private inflatingIn = 0;
   private errorReported = false;
+  private transportEnding = false;
   private budget: MemoryBudget | null = null;
   private member: BudgetMember | null = null;
 
@@ -330,7 +332,10 @@ export class Protocol implements DecoderHandler {
     if (this.closeReceived || this.failed) this.endTransport();
   }
 
+  // Once: a close() in CLOSING and the close frame's write can both find the handshake done.
   private endTransport(): void {
+    if (this.transportEnding) return;
+    this.transportEnding = true;
     if (this.failed) this.host.failTransport(); else this.host.endTransport();
   }
 

@@ -1,10 +1,16 @@
-// One WebSocket connection after the handshake, on the codec and a Transport:
-// it knows frames (messages, ping/pong, the closing handshake, failing on a
-// protocol error with the decoder's close code), not sockets. The byte-stream
-// driver (byte-stream.ts) feeds it what it reads and gives it a Transport.
+// One WebSocket connection of the Web Streams door, on the connection core
+// (src/core/protocol.ts: states, the closing handshake, control frames, limits,
+// liveness) and a Transport: this file frames what the core and the application
+// send, and reports to the handler. The byte-stream driver (byte-stream.ts)
+// feeds it what it reads and gives it a Transport.
+import { FrameEncoder, OPCODE, type MessageDeflate, type ProtocolError } from '../codec/index.js';
 import {
-  FrameDecoder, FrameEncoder, OPCODE, ProtocolError, encodeClosePayload, isValidUtf8, type MessageDeflate,
-} from '../codec/index.js';
+  CLOSED, CLOSING, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD, OPEN, Protocol, type Inflater, type ProtocolHost,
+} from '../core/protocol.js';
+import type { MemoryBudget } from '../core/budget.js';
+import type { Heartbeat } from '../core/heartbeat.js';
+
+export { DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD };
 
 export interface Transport {
   /** Queues bytes for the peer, in order; resolves when the transport took them (rejects if it is gone). */
@@ -13,6 +19,8 @@ export interface Transport {
   end(): void;
   /** Tears the connection down now. */
   abort(): void;
+  /** Optional: bytes queued and not yet taken by the peer's side (budget, heartbeat, auto-pong limit). */
+  backlog?(): number;
 }
 
 export interface ConnectionHandler {
@@ -41,82 +49,63 @@ export interface ConnectionOptions {
   closeTimeout?: number;
   /** permessage-deflate as negotiated by the handshake (src/codec/permessage-deflate.ts); absent: none. */
   deflate?: MessageDeflate | null;
+  /** The byte budget this connection's held bytes count against (src/core/budget.ts). */
+  budget?: MemoryBudget | null;
+  /** The idle timeout watching this connection (src/core/heartbeat.ts). */
+  heartbeat?: Heartbeat | null;
 }
 
-export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
-export const DEFAULT_CLOSE_TIMEOUT = 30_000;
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
+// The codec's deflate inflates in this thread, so the core never waits on it.
+class SyncInflater implements Inflater {
+  readonly inflatingBytes = 0;
+  constructor(private readonly deflate: MessageDeflate) {}
+  inflateSync(data: Uint8Array): Uint8Array { return this.deflate.decompress(data); }
+  inflate(data: Uint8Array, done: (err: Error | null, out?: Uint8Array) => void): void { done(null, this.deflate.decompress(data)); }
+}
+
 export class Connection {
-  state: 'open' | 'closing' | 'closed' = 'open';
-  private readonly decoder: FrameDecoder;
+  private readonly p = new Protocol();
   private readonly encoder: FrameEncoder;
-  private closeSent = false;
-  private closeReceived = false;
-  private code = 1006;
-  private reason = '';
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private readonly closeTimeout: number;
   private readonly deflate: MessageDeflate | null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private ended = false;
+  /** @internal Incoming bytes charged to the budget (owned by the budget). */ _budgetHeld = 0;
 
   constructor(private readonly transport: Transport, private handler: ConnectionHandler, options: ConnectionOptions) {
-    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.encoder = new FrameEncoder({ mask: !options.isServer });
     this.deflate = options.deflate?.active ? options.deflate : null;
-    this.decoder = new FrameDecoder({
-      onMessage: (data, isBinary, compressed) => {
-        if (this.state !== 'open') return;
-        if (compressed) {
-          // Inflated in this thread, maxPayload checked while inflating (1009),
-          // a corrupt stream is 1007; the decoder leaves text of compressed
-          // messages for us to validate.
-          try {
-            data = (this.deflate as MessageDeflate).decompress(data);
-            if (!isBinary && !isValidUtf8(data)) throw new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 1007, 'WS_ERR_INVALID_UTF8');
-          } catch (e) {
-            this.fail(e instanceof ProtocolError ? e : new ProtocolError(String(e), 1011, 'ERR_PERMESSAGE_DEFLATE'));
-            return;
-          }
-        }
-        this.handler.onMessage(data, isBinary);
-      },
-      onPing: (data) => { if (!this.closeSent) this.write(this.encoder.frame(OPCODE.pong, data)); },
-      onPong: (data) => this.handler.onPong?.(data),
-      onClose: (code, reason, payload) => {
-        this.closeReceived = true;
-        this.code = code;
-        this.reason = reason;
-        // Echo the peer's code and reason (an empty close is answered empty).
-        const reply = code === 1005 ? EMPTY : payload.slice();
-        this.afterDelivery(() => {
-          if (!this.closeSent) this.sendClose(reply);
-          this.finish();
-        });
-      },
-      onError: (err: ProtocolError) => this.fail(err),
-    }, { isServer: options.isServer, maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD, perMessageDeflate: this.deflate !== null });
+    this.p.open(new Host(this), {
+      isServer: options.isServer, maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+      closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+      inflater: this.deflate !== null ? new SyncInflater(this.deflate) : null,
+      budget: options.budget, budgetMember: this,
+    });
+    options.heartbeat?.watch(this);
   }
 
-  // _Fail the WebSocket Connection_ (§7.1.7): our close frame, then TCP.
-  private fail(err: ProtocolError): void {
-    this.handler.onError?.(err);
-    this.afterDelivery(() => {
-      if (!this.closeSent) this.sendClose(encodeClosePayload(err.closeCode));
-      this.finish();
-    });
+  /** 'closed' once our side is done (FIN sent or the transport gone). */
+  get state(): 'open' | 'closing' | 'closed' {
+    const s = this.p.state;
+    return s === OPEN ? 'open' : s === CLOSING && !this.ended ? 'closing' : 'closed';
   }
+
+  /** The ready state as numbers (1 open, 2 closing, 3 closed), as the budget and heartbeat read it. */
+  get readyState(): number { return this.p.state; }
 
   /** Bytes read from the transport. */
   receive(chunk: Uint8Array): void {
-    if (this.state !== 'closed') this.decoder.push(chunk);
+    if (this.p.state !== CLOSED) this.p.receive(chunk);
   }
 
   /** Sends a message; resolves when the transport took its frame. */
   send(data: Uint8Array | string, isBinary = typeof data !== 'string'): Promise<void> {
     // Until our close frame is out (a close reply may wait for the application,
-    // see afterDelivery), messages may still go (RFC 6455 §5.5.1).
-    if (this.closeSent || this.state === 'closed') return Promise.reject(new Error('WebSocket is not open'));
+    // see ConnectionHandler.delivered), messages may still go (RFC 6455 §5.5.1).
+    if (this.p.closeSent || this.p.state === CLOSED) return Promise.reject(new Error('WebSocket is not open'));
     const bytes = typeof data === 'string' ? utf8.encode(data) : data;
     const opcode = isBinary ? OPCODE.binary : OPCODE.text;
     if (this.deflate !== null && this.deflate.shouldCompress(bytes.length)) {
@@ -126,68 +115,103 @@ export class Connection {
   }
 
   ping(data: Uint8Array = EMPTY): void {
-    if (!this.closeSent) this.write(this.encoder.frame(OPCODE.ping, data));
+    if (!this.p.closeSent && this.p.state !== CLOSED) this.write(this.encoder.frame(OPCODE.ping, data)).catch(() => {});
   }
 
   /** Starts the closing handshake; throws on a code or reason RFC 6455 forbids. */
   close(code?: number, reason?: string): void {
-    if (this.closeSent || this.state === 'closed') return;
-    this.sendClose(encodeClosePayload(code, reason));
-    this.state = 'closing';
-    this.arm();
+    if (this.p.closeSent || this.p.state === CLOSED) return;
+    if (this.p.state === OPEN) this.p.close(code, reason);
   }
 
   /** Tears the connection down without a closing handshake. */
-  abort(): void {
-    this.state = 'closed';
-    this.transport.abort();
-  }
+  abort(): void { this.p.terminate(); }
 
   /** The transport reports that the peer closed or reset the connection (or our abort took effect). */
   transportClosed(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.state !== 'closed') this.state = 'closed';
-    this.decoder.reset();
+    const p = this.p;
+    p.transportClosed();
     this.deflate?.dispose();
     const report = this.handler;
     this.handler = CLOSED_HANDLER;
-    report.onClose(this.closeReceived ? this.code : 1006, this.closeReceived ? this.reason : '', this.closeReceived && this.closeSent);
+    report.onClose(p.closeReceived ? p.code : 1006, p.closeReceived ? utf8Decoder.decode(p.reason) : '', p.wasClean);
   }
 
-  // The decoder ignores input after a close frame or an error; what the
-  // application still does with the messages before it goes out first.
-  private afterDelivery(then: () => void): void {
-    if (this.state === 'open') this.state = 'closing';
-    const wait = this.handler.delivered?.();
-    if (!wait) { then(); return; }
-    wait.then(then, then);
-    this.arm(); // bounded: a reader that never reads does not hold the connection
+  // ---- what the budget and the heartbeat ask of a connection ----
+
+  /** @internal */ _incomingBytes(): number { return this.p.incomingBytes(); }
+  /** @internal */ _backlog(): number { return this.transport.backlog?.() ?? 0; }
+  /** @internal */ _budgetClose(code: number, reason: string): void { this.p.budgetClose(code, reason); }
+  /** @internal Set by every read: the heartbeat counts any inbound bytes as life. */
+  get _heard(): boolean { return this.p.heard; }
+  set _heard(heard: boolean) { this.p.heard = heard; }
+  /** @internal The heartbeat's terminate(). */
+  terminate(): void { this.abort(); }
+
+  // ---- what the core asks of the door (through Host) ----
+
+  /** @internal */ _report(): ConnectionHandler { return this.handler; }
+
+  /** @internal Writes a frame the core asked for (a pong, our close frame). */
+  _sendFrame(opcode: number, payload: Uint8Array): void {
+    this.write(this.encoder.frame(opcode, payload)).catch(() => {});
   }
 
-  private sendClose(payload: Uint8Array): void {
-    this.closeSent = true;
-    this.write(this.encoder.frame(OPCODE.close, payload)).catch(() => {});
+  /** @internal Our side is done: FIN after what is queued, then wait (bounded) for the peer's. */
+  _end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.transport.end();
+    this._arm(this.p.closeTimeout);
+  }
+
+  /** @internal */ _abortTransport(): void { this.transport.abort(); }
+
+  /** @internal */ _closeWritten(): void { this.p.closeWritten(); }
+
+  /** @internal */
+  _arm(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => { this.timer = undefined; this.transport.abort(); }, ms);
   }
 
   private write(frame: Uint8Array): Promise<void> {
     const p = this.transport.write(frame);
-    p.catch((e) => { if (this.state !== 'closed') { this.handler.onError?.(e instanceof Error ? e : new Error(String(e))); this.abort(); } });
+    p.catch((e) => {
+      if (this.p.state !== CLOSED && !this.ended) {
+        this.handler.onError?.(e instanceof Error ? e : new Error(String(e)));
+        this.abort();
+      }
+    });
     return p;
   }
+}
 
-  // Our side is done: FIN after what is queued, then wait (bounded) for the peer's.
-  private finish(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.transport.end();
-    this.arm();
+// The core's view of a Connection (a separate object: the core's ping/pong
+// events would clash with Connection.ping()).
+class Host implements ProtocolHost {
+  constructor(private readonly c: Connection) {}
+  message(data: Uint8Array, isBinary: boolean): void { this.c._report().onMessage(data, isBinary); }
+  ping(): void {}
+  pong(data: Uint8Array): void { this.c._report().onPong?.(data); }
+  error(err: ProtocolError): void { this.c._report().onError?.(err); }
+  sendControl(opcode: number, payload: Uint8Array): void { this.c._sendFrame(opcode, payload); }
+  sendClose(payload: Uint8Array): void {
+    this.c._sendFrame(OPCODE.close, payload);
+    // The transport writes in order and ends after what is queued: the frame is as good as sent.
+    this.c._closeWritten();
   }
-
-  private arm(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => { this.timer = undefined; this.transport.abort(); }, this.closeTimeout);
-  }
+  backlog(): number { return this.c._backlog(); }
+  // Inflation is synchronous here: the core never pauses reading.
+  pauseReading(): void {}
+  resumeReading(): void {}
+  endTransport(): void { this.c._end(); }
+  failTransport(): void { this.c._end(); }
+  abortTransport(): void { this.c._abortTransport(); }
+  armCloseTimer(ms: number): void { this.c._arm(ms); }
+  settled(): Promise<void> | undefined { return this.c._report().delivered?.(); }
 }
 
 const CLOSED_HANDLER: ConnectionHandler = { onMessage() {}, onClose() {} };
