@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { WebSocket as WsClient } from 'ws';
 import { WebSocketServer, type ServerOptions } from '../src/index.ts';
@@ -255,24 +255,29 @@ describe('over HTTP/2 (RFC 8441)', () => {
     await withTimeout(once(s, 'remoteSettings'), T, 'remote settings');
     return s;
   }
-  async function connect(s: ClientHttp2Session, port: number, extra: Record<string, string> = {}): Promise<IncomingHttpHeaders> {
+  async function connect(s: ClientHttp2Session, port: number, extra: Record<string, string> = {}): Promise<IncomingHttpHeaders & { stream: ClientHttp2Stream }> {
     const stream = s.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/',
       ':authority': `127.0.0.1:${port}`, 'sec-websocket-version': '13', ...extra }, { endStream: false });
     stream.on('error', () => {});
     const [headers] = await withTimeout(once(stream, 'response'), T, 'CONNECT response') as [IncomingHttpHeaders];
-    return headers;
+    return Object.assign(headers, { stream });
   }
 
   it('answers :status 403 for another origin and 503 + retry-after past the limit', async () => {
     const { wss, port } = await h2({ allowedOrigins: ['http://app.test'], maxConnectionsPerAddress: 2 });
     const s = await session(port);
     expect((await connect(s, port, { origin: 'http://evil.test' }))[':status']).toBe(403);
-    expect((await connect(s, port, { origin: 'http://app.test' }))[':status']).toBe(200);
+    const first = await connect(s, port, { origin: 'http://app.test' });
+    expect(first[':status']).toBe(200);
     expect((await connect(s, port))[':status']).toBe(200);
     const third = await connect(s, port);
     expect(third[':status']).toBe(503);
     expect(third['retry-after']).toBe('5');
     expect(wss.stats.refused).toMatchObject({ origin: 1, maxConnectionsPerAddress: 1 });
     expect(wss.stats.connections).toBe(2);
+    // A stream that ends gives its slot back.
+    first.stream.close();
+    await until(() => wss.stats.connections === 1, T, 'the closed stream to free its slot');
+    expect((await connect(s, port))[':status']).toBe(200);
   });
 });
