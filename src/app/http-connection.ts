@@ -90,7 +90,7 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
   }
 
   private hold(b: Uint8Array, start: number, end: number): void {
-    const more = b.slice(start, end);
+    const more = copyOf(b, start, end);
     if (this.held === null) this.held = more;
     else {
       // Already holding (reads are paused): this came with the same read.
@@ -152,7 +152,7 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
     const handler = this.current?._onData;
     if (!handler) return;
     // A copy the handler owns for its duration, detached when it returns (uWS.js neuters its chunk).
-    const chunk = b.slice(start, end).buffer as ArrayBuffer;
+    const chunk = copyOf(b, start, end).buffer as ArrayBuffer;
     try {
       handler(chunk, last);
     } finally {
@@ -236,6 +236,11 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
     this.app.forget(this);
     res?._abort();
   }
+}
+
+// A copy of b[start, end) in its own ArrayBuffer (a Buffer's slice() would be a view of its pool).
+function copyOf(b: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(b, start, end);
 }
 
 // Detaches an ArrayBuffer so a kept reference reads as empty rather than stale

@@ -62,9 +62,11 @@ VALUE[HTAB] = 1;
 // ---- finding the end of a head ----
 
 // The scanner's states: at the start of a line (0: before the request line,
-// 4: after one), in a line (2), after a CR (1 before the request line, 3 in
-// the head, 5 on the empty last line).
-const START = 0, START_CR = 1, TEXT = 2, TEXT_CR = 3, LINE = 4, LAST_CR = 5;
+// 4: after one), in the method (6: its bytes are checked as they come, so a
+// stream that is not HTTP, a TLS ClientHello say, is refused at its first
+// byte), in a line (2), after a CR (1 before the request line, 3 in the head,
+// 5 on the empty last line).
+const START = 0, START_CR = 1, TEXT = 2, TEXT_CR = 3, LINE = 4, LAST_CR = 5, METHOD = 6;
 
 /** The scan's outcome: the head is not complete yet. */
 export const SCAN_MORE = -1;
@@ -82,7 +84,8 @@ export function scanHead(b: Uint8Array, headStart: number, from: number, end: nu
   for (; i < limit; i++) {
     const c = b[i];
     switch (s) {
-      case START: s = c === CR ? START_CR : c === LF ? -1 : TEXT; break;
+      case START: s = c === CR ? START_CR : TCHAR[c] === 1 ? METHOD : -1; break;
+      case METHOD: s = TCHAR[c] === 1 ? METHOD : c === SP ? TEXT : -1; break;
       case START_CR: s = c === LF ? START : -1; break;
       case TEXT: s = c === CR ? TEXT_CR : c === LF ? -1 : TEXT; break;
       case TEXT_CR: s = c === LF ? LINE : -1; break;
