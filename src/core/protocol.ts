@@ -349,6 +349,7 @@ export class Protocol implements DecoderHandler {
     if (this.failed) return;
     this.failed = true;
     this.queue = null;
+    this.decoder?.reset(); // nothing the peer sent after the failure is delivered
     this.code = 1006;
     if (this.state === OPEN) {
       const payload = encodeClosePayload(err.closeCode);
