@@ -30,11 +30,12 @@ async function portServer(): Promise<{ wss: WebSocketServer; port: number }> {
   return { wss, port: (wss.address() as AddressInfo).port };
 }
 
-/** `ws` clients in this process; each keeps its close code, reason and time. */
-async function wsClients(port: number, n: number, path = '/') {
+/** `ws` clients in this process; each keeps its close code, reason and time; `each` sees each one before it opens. */
+async function wsClients(port: number, n: number, path = '/', each?: (ws: WsClient) => void) {
   const clients = await Promise.all(Array.from({ length: n }, async () => {
     const ws = new WsClient(`ws://127.0.0.1:${port}${path}`);
     cleanup.push(() => ws.terminate());
+    each?.(ws);
     const c = { ws, code: 0, reason: '', closedAt: 0, closed: new Promise<void>((r) => ws.once('close', (code, reason) => {
       Object.assign(c, { code, reason: String(reason), closedAt: performance.now() });
       r();
@@ -233,61 +234,68 @@ describe('wss.shutdown()', () => {
   });
 
   describe.skipIf(!HAS_REDIS)('with a Redis Streams broker', () => {
-    it('messages acknowledged during the drain reach a second instance\'s clients; movers are served there', async () => {
+    it('no acknowledged message lost: a second instance\'s clients get them, and clients moving there catch up from where they left', async () => {
       const redis = await RedisServer.start();
       cleanup.push(() => redis.stop());
       const prefix = `shutdown-${process.pid}`;
-      // The app: every client follows 'room'; a message is published to it and then acknowledged to its sender.
+      // The app: every client follows 'room'; a message is published to it, then
+      // acknowledged to its sender. A client arriving with ?since=<stream id> is
+      // subscribed, then sent what the room had after that id (RedisBroker.replay).
       const instance = async () => {
         const { wss, port } = await portServer();
         const broker = redisBroker({ url: redis.url, mode: 'streams', prefix, onError: () => {} });
         await broker.ready;
         wss.useBroker(broker);
-        wss.on('connection', (ws) => {
+        wss.on('connection', (ws, req) => {
           ws.subscribe('room');
           ws.on('message', (m) => { wss.publish('room', m as Buffer); ws.send(`ack:${m}`); });
+          const since = new URL(req.url!, 'http://x').searchParams.get('since');
+          if (since) void broker.replay('room', since).then((missed) => { for (const m of missed) ws.send(m.payload, { binary: m.binary }); });
         });
         return { wss, port, broker };
       };
       const a = await instance();
       const b = await instance();
-      const stayers = await wsClients(b.port, 3);
-      const movers = await wsClients(a.port, 3);
-      const senders = await wsClients(a.port, 3);
-      const got = (c: { ws: WsClient }) => {
-        const seen = new Set<string>();
-        c.ws.on('message', (d) => { if (!String(d).startsWith('ack:')) seen.add(String(d)); });
+      const seenBy = (ws: WsClient, seen = new Set<string>()) => {
+        ws.on('message', (d) => { if (!String(d).startsWith('ack:')) seen.add(String(d)); });
         return seen;
       };
-      const stayerSeen = stayers.map(got);
-      await sleep(300); // B's broker follows the room's stream (its first reader started)
+      const stayers = await wsClients(b.port, 3);
+      const stayerSeen = stayers.map((c) => seenBy(c.ws));
+      const movers = await wsClients(a.port, 3);
+      const moverSeen = movers.map((c) => seenBy(c.ws));
+      const senders = [...await wsClients(a.port, 3), ...await wsClients(b.port, 1)];
+      await sleep(300); // both brokers read the room's stream
 
-      // Senders keep sending until their close frame arrives; what A acknowledged is recorded.
+      // Senders send every 5 ms until told to go; what an instance acknowledged is recorded.
       const acked = new Set<string>();
       const sending = senders.map((s, i) => {
         s.ws.on('message', (d) => { if (String(d).startsWith('ack:')) acked.add(String(d).slice(4)); });
         let n = 0;
         const t = setInterval(() => { if (s.ws.readyState === WsClient.OPEN) s.ws.send(`s${i}-${n++}`); }, 5);
-        return s.closed.then(() => clearInterval(t));
+        cleanup.push(() => clearInterval(t));
+        return { stop: () => clearInterval(t), closed: s.closed.then(() => clearInterval(t)) };
       });
-      // Movers reconnect to B as soon as A tells them to go.
-      const moved = movers.map((m) => m.closed.then(async () => {
-        const [again] = await wsClients(b.port, 1);
-        return { again: again!, seen: got(again!) };
+      // A mover reconnects to B 300 ms after A told it where it stands in the room:
+      // B's sender goes on meanwhile, so without the replay it would miss those.
+      const moved = movers.map((m, i) => m.closed.then(async () => {
+        expect(m.reason).toMatch(/^resume:\d+-\d+$/);
+        await sleep(300);
+        await wsClients(b.port, 1, `/?since=${m.reason.slice('resume:'.length)}`, (ws) => seenBy(ws, moverSeen[i]));
       }));
       await sleep(300);
-      const result = await a.wss.shutdown({ spread: 400, timeout: 5000 });
+      const result = await a.wss.shutdown({ spread: 400, timeout: 5000, reason: () => `resume:${a.broker.position('room') ?? '0-0'}` });
       expect(result).toMatchObject({ connections: 6, closedCleanly: 6, terminated: 0 });
-      await Promise.all(sending);
-      expect(acked.size).toBeGreaterThan(50);
+      await Promise.all([...sending.slice(0, 3).map((s) => s.closed), ...moved]);
+      await sleep(300);
+      sending[3]!.stop();
+      expect(acked.size).toBeGreaterThan(100);
       expect(a.broker.metrics()).toMatchObject({ dropped: 0, pendingBytes: 0 });
-      // Every acknowledged message reaches every client of B, through the broker A stopped last.
-      await until(() => stayerSeen.every((s) => [...acked].every((m) => s.has(m))), 10_000,
-        () => `B's clients to see all ${acked.size} acknowledged (have ${stayerSeen.map((s) => s.size).join(', ')})`);
-      // The movers are B's clients now: a message sent on B reaches them.
-      const movedNow = await Promise.all(moved);
-      stayers[0]!.ws.send('after');
-      await until(() => movedNow.every((m) => m.seen.has('after')), T, 'movers to get a message on B');
+      const missing = (seen: Set<string>) => [...acked].filter((m) => !seen.has(m));
+      // Every acknowledged message reaches every client of B, through the broker A stopped last,
+      // and every mover: from A before it left, from B's replay, or live on B.
+      await until(() => [...stayerSeen, ...moverSeen].every((s) => missing(s).length === 0), 10_000,
+        () => `every client to see all ${acked.size} acknowledged (missing ${[...stayerSeen, ...moverSeen].map((s) => missing(s).length).join(', ')})`);
     }, 60_000);
   });
 });

@@ -76,8 +76,22 @@ export interface RedisBrokerMetrics {
 // messages: a few hundred ms of a busy process's output while Redis stalls.
 const DEFAULT_MAX_PENDING = 8 * 1024 * 1024;
 
+/** A message read back from a topic's stream (RedisBroker.replay). */
+export interface ReplayedMessage {
+  /** Its stream id ("ms-seq"): where to resume after it. */
+  id: string;
+  payload: Buffer;
+  binary: boolean;
+}
+
+// A stream id as Redis makes them: milliseconds and a sequence number.
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+// 1,000 messages a replay at most by default: a few seconds of a busy room.
+const DEFAULT_REPLAY_COUNT = 1000;
+
 export class RedisBroker implements Broker {
   private readonly transport: Transport;
+  private readonly streams: StreamsTransport | null;
   private readonly origin = newOrigin();
   private readonly maxPendingBytes: number;
   private readonly onError: ((err: Error) => void) | undefined;
@@ -105,7 +119,8 @@ export class RedisBroker implements Broker {
       gap: () => { this.counts.gaps++; },
       error: (err: Error) => { this.counts.errors++; this.onError?.(err); },
     };
-    this.transport = options.mode === 'streams' ? new StreamsTransport(transportOptions, hooks) : new PubSubTransport(transportOptions, hooks);
+    this.streams = options.mode === 'streams' ? new StreamsTransport(transportOptions, hooks) : null;
+    this.transport = this.streams ?? new PubSubTransport(transportOptions, hooks);
     this.ready = this.transport.start().catch((err: Error) => hooks.error(err));
   }
 
@@ -137,6 +152,36 @@ export class RedisBroker implements Broker {
   topicAdded(topic: string): void { if (!this.closed) this.transport.add(topic); }
 
   topicRemoved(topic: string): void { if (!this.closed) this.transport.remove(topic); }
+
+  /**
+   * Streams mode: the id of the last message this process delivered from `topic`
+   * (null: broadcast). A client leaving (wss.shutdown's reason) takes it along
+   * and gives it to the process it reconnects to, which replay()s what followed.
+   * Undefined in pub/sub mode and for a topic not followed here.
+   */
+  position(topic: string | null): string | undefined {
+    return this.streams?.position(topic);
+  }
+
+  /**
+   * Streams mode: the messages of `topic` after stream id `afterId` still retained,
+   * oldest first, at most `count` (default 1000), this process's own included: what
+   * a client missed while it moved here. Subscribe the client first, then replay:
+   * nothing falls between (a message may come both ways; number yours to drop
+   * repeats). `afterId` may come from a client: anything but a stream id rejects.
+   */
+  async replay(topic: string | null, afterId: string, count = DEFAULT_REPLAY_COUNT): Promise<ReplayedMessage[]> {
+    if (this.streams === null) throw new Error("replay() needs mode: 'streams'");
+    if (!STREAM_ID.test(afterId)) throw new RangeError('afterId must be a stream id ("ms-seq")');
+    if (!(Number.isInteger(count) && count > 0)) throw new RangeError('count must be a positive integer');
+    const out: ReplayedMessage[] = [];
+    for (const [id, bytes] of await this.streams.range(topic, afterId, count)) {
+      const envelope = bytes === null ? null : decode(bytes);
+      if (envelope === null || envelope.topic !== topic) { this.counts.ignored++; continue; }
+      out.push({ id, payload: envelope.payload, binary: envelope.binary });
+    }
+    return out;
+  }
 
   metrics(): RedisBrokerMetrics {
     return { ...this.counts, pendingBytes: this.pendingBytes, subscriptions: this.transport.subscriptions(), connected: this.transport.ready };

@@ -76,6 +76,22 @@ export class StreamsTransport implements Transport {
 
   subscriptions(): number { return this.positions.size; }
 
+  /** The id of the last entry delivered here from `topic`'s stream; undefined while not followed or still located. */
+  position(topic: string | null): string | undefined {
+    const id = this.positions.get(this.keyOf(topic));
+    return id === PENDING ? undefined : id;
+  }
+
+  /**
+   * Up to `count` entries of `topic`'s stream after `afterId`, oldest first. Sent on the
+   * connection that also locates new topics, so a range asked for after a topic was
+   * added reaches at least where its live reading starts: nothing falls between.
+   */
+  async range(topic: string | null, afterId: string, count: number): Promise<Array<[string, Buffer | null]>> {
+    const entries = await this.buffers.sendCommand(['XRANGE', this.keyOf(topic), `(${afterId}`, '+', 'COUNT', String(count)]) as Array<[Buffer, Buffer[]]>;
+    return entries.map(([id, fields]) => [id.toString(), fields.length === 2 && String(fields[0]) === 'm' ? fields[1]! : null]);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.positions.clear();

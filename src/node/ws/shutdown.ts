@@ -14,8 +14,12 @@ import type { CloseEvent } from './events.js';
 export interface ShutdownOptions {
   /** The close code every connection gets (default 1001 Going Away: the peer may reconnect elsewhere). */
   code?: number;
-  /** The close reason (default 'Server shutting down'; at most 123 bytes of UTF-8). */
-  reason?: string;
+  /**
+   * The close reason (default 'Server shutting down'; at most 123 bytes of UTF-8), or a
+   * function giving each connection its own when it is told (e.g. where to resume from:
+   * RedisBroker.position()); a reason it gets wrong is dropped, the code still sent.
+   */
+  reason?: string | ((ws: WebSocket) => string);
   /**
    * Milliseconds from the call until connections still open are terminated
    * (default 10,000: a third of Kubernetes' default 30 s grace period).
@@ -73,7 +77,7 @@ export function drain(clients: Iterable<WebSocket>, options: ShutdownOptions, ho
   const { code = 1001, reason = DEFAULT_REASON, timeout = DEFAULT_TIMEOUT, spread = 0 } = options;
   // Checked before anything stops: a bad option throws and the server runs on.
   if (!isValidCloseCode(code)) throw new TypeError(`Invalid close code: ${code}`);
-  if (Buffer.byteLength(reason) > 123) throw new RangeError('The close reason must not be longer than 123 bytes');
+  if (typeof reason === 'string' && Buffer.byteLength(reason) > 123) throw new RangeError('The close reason must not be longer than 123 bytes');
   if (!(timeout >= 0 && timeout < 2 ** 31)) throw new RangeError(`timeout must be 0 to 2^31-1 ms, not ${timeout}`);
   if (!(spread >= 0 && (spread === 0 || spread < timeout))) {
     throw new RangeError(`spread must be 0 or below timeout (${timeout} ms), not ${spread}`);
@@ -114,7 +118,7 @@ export function drain(clients: Iterable<WebSocket>, options: ShutdownOptions, ho
       const elapsed = performance.now() - started;
       while (next < leaving.length && (spread === 0 || (next * spread) / leaving.length <= elapsed)) {
         const l = leaving[next++]!;
-        if (l.ws.readyState === 1 /* OPEN */) l.ws.close(code, reason);
+        if (l.ws.readyState === 1 /* OPEN */) tell(l.ws, code, reason);
         // Last WebSocket of its session told: GOAWAY now. Earlier, it would make
         // the h2 layer close every socket on the session at once (h2.ts closeOnGoaway).
         const after = leaving[next];
@@ -142,6 +146,17 @@ export function drain(clients: Iterable<WebSocket>, options: ShutdownOptions, ho
       for (const s of sessionsLeft) if (!s.destroyed) s.destroy();
     }, timeout);
   });
+}
+
+function tell(ws: WebSocket, code: number, reason: string | ((ws: WebSocket) => string)): void {
+  let text: string;
+  try {
+    text = typeof reason === 'string' ? reason : String(reason(ws));
+    if (Buffer.byteLength(text) > 123) text = '';
+  } catch {
+    text = '';
+  }
+  ws.close(code, text);
 }
 
 /** The connections, those sharing an HTTP/2 session next to each other (its GOAWAY follows the last). */
