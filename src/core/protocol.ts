@@ -17,6 +17,10 @@
 // the door brings: zlib in Node, the codec's deflate elsewhere) and liveness
 // for the idle timeout. No timers, sockets or Node imports: it runs in every
 // runtime, like the codec.
+//
+// Ready for any door: src/node/ws/websocket.ts (Host class) and
+// src/web/connection.ts show the two ways to drive it; test/core-protocol.test.ts
+// drives it with bytes only.
 import { FrameDecoder, type DecoderHandler } from '../codec/decoder.js';
 import { ProtocolError } from '../codec/errors.js';
 import { encodeClosePayload } from '../codec/close.js';
