@@ -255,6 +255,16 @@ for (const carrier of ['tcp', 'net'] as const) {
       });
       expect(refused).toBe(true);
     });
+
+    it('listen(port, cb) and listen(port, options, cb) take every interface', async () => {
+      use();
+      const a = app().get('/', (res) => { res.end('all'); });
+      const port = await new Promise<number>((r, j) => a.listen(0, (t: ListenSocket | false) => t ? r(us_socket_local_port(t)) : j(new Error('listen'))));
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('all');
+      const b = app().get('/', (res) => { res.end('options'); });
+      const port2 = await new Promise<number>((r, j) => b.listen(0, 0, (t: ListenSocket | false) => t ? r(us_socket_local_port(t)) : j(new Error('listen'))));
+      expect(await (await fetch(`http://127.0.0.1:${port2}/`)).text()).toBe('options');
+    });
   });
 }
 

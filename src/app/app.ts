@@ -106,12 +106,18 @@ export class TemplatedApp implements HttpApp {
     return this;
   }
 
-  /** listen([host,] port, cb): cb gets the listen token, or false when the port could not be taken. */
+  /**
+   * listen([host,] port, cb), or listen(port, options, cb) (uWS.js's listen
+   * options, LIBUS_LISTEN_EXCLUSIVE_PORT: ports here are always exclusive):
+   * cb gets the listen token, or false when the port could not be taken.
+   */
   listen(hostOrPort: RecognizedString | number, portOrCb: number | ((token: ListenSocket | false) => void),
     maybeCb?: (token: ListenSocket | false) => void): this {
     let host: string | undefined, port: number, cb: (token: ListenSocket | false) => void;
     if (typeof portOrCb === 'function') { port = Number(hostOrPort); cb = portOrCb; }
-    else { host = String(hostOrPort); port = portOrCb; cb = maybeCb!; }
+    else if (typeof hostOrPort === 'number') { port = hostOrPort; cb = maybeCb!; }
+    else { host = typeof hostOrPort === 'string' ? hostOrPort : new TextDecoder().decode(hostOrPort as ArrayBuffer); port = portOrCb; cb = maybeCb!; }
+    if (typeof cb !== 'function') throw new TypeError('listen() needs a callback');
     this.platform.listen({ host, port, onConnection: (wire) => this.accept(wire) }, (a) => {
       if (a instanceof Error) { cb(false); return; }
       const token = new ListenSocket(a, this);
