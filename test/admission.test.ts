@@ -88,6 +88,17 @@ describe('origin patterns (OriginPolicy)', () => {
     expect(new OriginPolicy(['null']).allows('null')).toBe(true);
   });
 
+  it('answers stay the same from the cache of recent origins, past its size too', () => {
+    const p = new OriginPolicy(['https://*.example.com']);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 600; i++) {
+        expect(p.allows(`https://h${i}.example.com`)).toBe(true);
+        expect(p.allows(`https://h${i}.example.com.evil`)).toBe(false);
+      }
+    }
+    expect(p.allows(`https://${'a'.repeat(400)}.example.com`)).toBe(true); // too long to cache, still answered
+  });
+
   it('refuses malformed patterns at construction', () => {
     for (const bad of ['https://*example.com', 'https://ex*.com', 'https://a.com/path', 'https://a.*.com', '']) {
       expect(() => new OriginPolicy([bad]), bad).toThrow(TypeError);
