@@ -4,10 +4,12 @@
 // with ws clients and a raw TCP peer.
 import { describe, expect, it } from 'vitest';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import http from 'node:http';
+import { once } from 'node:events';
 import { WebSocket as WsClient } from 'ws';
 import { WebSocketServer, type ServerOptions, type VerifyClientInfo } from '../src/index.ts';
-import { cleanupList, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
+import { cleanupList, closeHttp, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
 import { T, until, withTimeout } from './helpers/wait.ts';
 
 const cleanups = cleanupList({ bestEffort: true, ms: T });
@@ -92,6 +94,19 @@ describe('diagnostics_channel', () => {
     expect(named(seen, 'server:limitHit').map((l) => [l.limit, l.value, l.address])).toEqual([
       ['maxConnectionsPerAddress', 1, '127.0.0.1'], ['handshakeRate', { perSecond: 1, burst: 3 }, '127.0.0.1'],
     ]);
+  });
+
+  it('a handshake during close() is refused as shutting-down', async () => {
+    const seen = subscribeAll();
+    const httpServer = http.createServer();
+    const wss = new WebSocketServer({ noServer: true });
+    httpServer.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, () => {}));
+    httpServer.listen(0, '127.0.0.1');
+    await withTimeout(once(httpServer, 'listening'), T, 'listening');
+    cleanups.push(() => closeHttp(httpServer));
+    wss.close();
+    expect(await refusedWith(client((httpServer.address() as AddressInfo).port))).toBe(503);
+    expect(named(seen, 'server:handshakeRefused').map((r) => [r.status, r.reason])).toEqual([[503, 'shutting-down']]);
   });
 
   it('idle timeouts and budget closes', async () => {

@@ -12,7 +12,8 @@
 //
 // handshakeRefused's reason: an admission reason ('origin', 'no-origin',
 // 'max-connections', 'max-connections-per-address', 'handshake-rate'),
-// 'verify-client', or 'invalid-handshake' (with the message).
+// 'verify-client', 'invalid-handshake' (with the message), or 'shutting-down'
+// (a handshake during wss.close() or wss.shutdown()).
 // budget:close covers every Node connection closed by a memory budget, a
 // server's or the clients' (budgets can be shared, so it names no server).
 import diagnosticsChannel from 'node:diagnostics_channel';

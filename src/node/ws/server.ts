@@ -443,6 +443,7 @@ export class WebSocketServer extends EventEmitter {
     }
     if (this._state > RUNNING || this._shutdown !== null) { // closing or draining
       pmd?.cleanup();
+      this._refused(req, 503, 'shutting-down');
       return form.abort(503);
     }
     s[kHandled] = true;
