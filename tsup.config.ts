@@ -1,12 +1,13 @@
 import { defineConfig } from 'tsup';
 
 // ESM and CommonJS builds of the Node entry, of the runtime-agnostic codec and
-// of wasmsocket/web (WebSocket on Web Streams, no Node imports).
+// of wasmsocket/web (WebSocket on Web Streams, no Node imports) and of
+// wasmsocket/app (uWebSockets.js's API on raw TCP handles).
 // CommonJS gets its own entry so that `require('wasmsocket')` is the WebSocket
 // class itself, as with ws.
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', codec: 'src/codec/index.ts', web: 'src/web/index.ts', redis: 'src/redis/index.ts' },
+    entry: { index: 'src/index.ts', codec: 'src/codec/index.ts', web: 'src/web/index.ts', redis: 'src/redis/index.ts', app: 'src/app/index.ts' },
     format: ['esm'],
     dts: true,
     target: 'node20',
@@ -14,7 +15,7 @@ export default defineConfig([
     sourcemap: true,
   },
   {
-    entry: { index: 'src/index.cts', codec: 'src/codec/index.ts', web: 'src/web/index.ts', redis: 'src/redis/index.ts' },
+    entry: { index: 'src/index.cts', codec: 'src/codec/index.ts', web: 'src/web/index.ts', redis: 'src/redis/index.ts', app: 'src/app/index.ts' },
     format: ['cjs'],
     dts: true,
     target: 'node20',
