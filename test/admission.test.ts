@@ -15,6 +15,7 @@ import { HandshakeRateLimit } from '../src/node/ws/rate-limit.ts';
 import { ClientAddress, addressKey } from '../src/node/ws/client-address.ts';
 import { cleanupList, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
 import { T, sleep, until, withTimeout } from './helpers/wait.ts';
+import { prng } from './helpers/prng.ts';
 
 const cleanups = cleanupList({ bestEffort: true, ms: T });
 
@@ -102,6 +103,29 @@ describe('origin patterns (OriginPolicy)', () => {
   it('refuses malformed patterns at construction', () => {
     for (const bad of ['https://*example.com', 'https://ex*.com', 'https://a.com/path', 'https://a.*.com', '']) {
       expect(() => new OriginPolicy([bad]), bad).toThrow(TypeError);
+    }
+  });
+});
+
+describe('hostile header values', () => {
+  it('random Origin, X-Forwarded-For and Forwarded values never throw (20,000 each, seeded)', () => {
+    const rand = prng(0x24c0);
+    const ALPHABET = 'abcXYZ019.:-*/[]%@?#";=, \t\u00e9\ud83d\ude00\u0000';
+    const noise = (): string => {
+      let out = '';
+      const n = Math.floor(rand() * 60);
+      for (let i = 0; i < n; i++) out += ALPHABET[Math.floor(rand() * ALPHABET.length)];
+      return out;
+    };
+    const origins = new OriginPolicy(['https://*.example.com', 'http://localhost:*']);
+    const xff = new ClientAddress(['127.0.0.1']);
+    const fwd = new ClientAddress(['127.0.0.1'], 'forwarded');
+    const isIp = /^[0-9a-f:.]+$/i;
+    for (let i = 0; i < 20_000; i++) {
+      const v = noise();
+      expect(typeof origins.allows(v)).toBe('boolean');
+      expect(xff.of('127.0.0.1', { 'x-forwarded-for': v })).toMatch(isIp);
+      expect(fwd.of('::ffff:127.0.0.1', { forwarded: [v, noise()] })).toMatch(isIp);
     }
   });
 });
