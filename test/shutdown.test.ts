@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import WsClient from 'ws';
 import { WebSocket, WebSocketServer, type ShutdownResult } from '../src/index.ts';
 import { redisBroker } from '../src/redis/index.ts';
-import { HAS_REDIS, NO_REDIS_REASON, RedisServer } from './helpers/redis.ts';
+import { HAS_REDIS, NO_REDIS_REASON, RedisServer, cli } from './helpers/redis.ts';
 import { cleanupList, closeHttp, closeWss, listenLocal, rawPeer } from './helpers/servers.ts';
 import { T, sleep, until, withTimeout } from './helpers/wait.ts';
 
@@ -284,13 +284,16 @@ describe('wss.shutdown()', () => {
         await wsClients(b.port, 1, `/?since=${m.reason.slice('resume:'.length)}`, (ws) => seenBy(ws, moverSeen[i]));
       }));
       await sleep(300);
+      const redisClients = async () => (await cli(redis.port, 'CLIENT', 'LIST')).length;
+      const clientsBefore = await redisClients();
       const result = await a.wss.shutdown({ spread: 400, timeout: 5000, reason: () => `resume:${a.broker.position('room') ?? '0-0'}` });
       expect(result).toMatchObject({ connections: 6, closedCleanly: 6, terminated: 0 });
       await Promise.all([...sending.slice(0, 3).map((s) => s.closed), ...moved]);
       await sleep(300);
       sending[3]!.stop();
       expect(acked.size).toBeGreaterThan(100);
-      expect(a.broker.metrics()).toMatchObject({ dropped: 0, pendingBytes: 0 });
+      expect(a.broker.metrics()).toMatchObject({ dropped: 0, pendingBytes: 0, subscriptions: 0, connected: false });
+      expect(await redisClients()).toBe(clientsBefore - 2); // A's broker let go of its two connections
       const missing = (seen: Set<string>) => [...acked].filter((m) => !seen.has(m));
       // Every acknowledged message reaches every client of B, through the broker A stopped last,
       // and every mover: from A before it left, from B's replay, or live on B.
