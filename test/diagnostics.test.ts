@@ -96,6 +96,14 @@ describe('diagnostics_channel', () => {
     ]);
   });
 
+  it('with trustProxy alone, events name the client a trusted proxy forwards', async () => {
+    const seen = subscribeAll();
+    const { port } = await server({ trustProxy: ['127.0.0.1'] });
+    const c = client(port, { headers: { 'X-Forwarded-For': '198.51.100.7' } });
+    await opened(c);
+    expect(named(seen, 'server:open').map((o) => o.address)).toEqual(['198.51.100.7']);
+  });
+
   it('a handshake during close() is refused as shutting-down', async () => {
     const seen = subscribeAll();
     const httpServer = http.createServer();

@@ -75,9 +75,12 @@ export class Admission {
     this.maxPerAddress = limit(opts.maxConnectionsPerAddress, 'maxConnectionsPerAddress');
   }
 
-  /** Whether this server checks anything at all (else handshakes skip admission). */
+  /**
+   * Whether this server checks anything at all (else handshakes skip
+   * admission); trustProxy alone counts, so events name the proxied client.
+   */
   static needed(opts: AdmissionOptions): boolean {
-    return !!(opts.allowedOrigins || opts.maxConnections || opts.maxConnectionsPerAddress || opts.handshakeRate);
+    return !!(opts.allowedOrigins || opts.maxConnections || opts.maxConnectionsPerAddress || opts.handshakeRate || opts.trustProxy?.length);
   }
 
   /** The client's address for a request (trusted proxy headers honoured). */
