@@ -235,7 +235,7 @@ describe('handshake rate (token bucket per address)', () => {
 
 describe('the client address (trustProxy)', () => {
   const openAddress = (wss: WebSocketServer): Promise<string> => new Promise((resolve) => {
-    wss.once('connection', (_ws, req) => resolve((wss as unknown as { _admission: { addressOf(r: unknown): string } })._admission.addressOf(req)));
+    wss.once('connection', (_ws, req) => resolve(wss.clientAddress(req)!));
   });
 
   it('X-Forwarded-For is read only from a trusted proxy; its limits then count the forwarded client', async () => {

@@ -525,6 +525,14 @@ export class WebSocketServer extends EventEmitter {
     return true;
   }
 
+  /**
+   * The client's address for a request (in verifyClient or 'connection'): the
+   * socket's peer, or behind a `trustProxy` proxy the client it forwards.
+   */
+  clientAddress(req: IncomingMessage): string | undefined {
+    return this._addressOf(req);
+  }
+
   private _addressOf(req: IncomingMessage): string | undefined {
     return this._admission ? this._admission.addressOf(req as Parameters<Admission['admit']>[0]) : req.socket?.remoteAddress;
   }
