@@ -8,6 +8,8 @@
 // its head, O(1) amortised, with no timer. And it never holds more than
 // MAX_BUCKETS addresses: past that the least recently used is dropped even if
 // not full (that address gets a fresh bucket, the cost of the bound).
+import { performance } from 'node:perf_hooks';
+
 // Measured (65,536 buckets, V8 heap after gc, Node 20.20, node --expose-gc
 // bench/admission-cost.mjs): 98 bytes a bucket keyed by an IPv4 address, 184 by
 // an IPv6 /64: 6.1-11.5 MiB at most.
@@ -27,7 +29,8 @@ export class HandshakeRateLimit {
   /** Milliseconds for an empty bucket to refill: older buckets are full. */
   private readonly refillMs: number;
 
-  constructor(private readonly rate: HandshakeRate, private readonly now: () => number = Date.now) {
+  /** `now`: milliseconds on a monotonic clock (a wall-clock step back must not take tokens away). */
+  constructor(private readonly rate: HandshakeRate, private readonly now: () => number = () => performance.now()) {
     if (!(rate.perSecond > 0) || !(rate.burst >= 1)) throw new TypeError('handshakeRate needs perSecond > 0 and burst >= 1');
     this.refillMs = (rate.burst / rate.perSecond) * 1000;
   }
