@@ -131,7 +131,8 @@ async function serve() {
       stopping = true;
       chat.close({ timeout: shutdownTimeout, spread: shutdownSpread }).then((r) => {
         console.log(`${signal}: ${r.connections} chat connections drained in ${r.durationMs} ms ` +
-          `(${r.closedCleanly} closed cleanly, ${r.closedAbnormally} abnormally, ${r.terminated} terminated)`);
+          `(${r.closedCleanly} closed cleanly, ${r.closedAbnormally} abnormally, ${r.terminated} terminated; ` +
+          `GOAWAY on ${r.http2Sessions} HTTP/2 connections)`);
         process.exit(0);
       });
     });
