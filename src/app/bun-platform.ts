@@ -1,0 +1,199 @@
+// Bun only: the App's platform on Bun.listen. No Node imports, no Bun types
+// needed to compile (the few calls used are declared below).
+//
+// Reads: Bun's `data` callback (one handler object for every connection, the
+// wire in socket.data), the bytes handed on for the duration of the call.
+// Bun gives JavaScript no way to read into memory of ours: its chunk is the
+// one copy before the decoder's copy into wasm memory.
+//
+// Writes: corked per event-loop turn by Wire. Bun's socket.write goes
+// straight to the kernel (no buffering in Bun) and returns how many bytes it
+// took; the rest waits here for the `drain` callback, and what is flushed
+// meanwhile queues behind it. A flush of several chunks is joined into one
+// buffer (Bun has no writev) when they total at most 16 KiB (uWS's own cork
+// buffer); larger ones go chunk by chunk, each big enough for its syscall.
+import { Wire, type Chunk } from './wire.js';
+import type { Acceptor, ListenRequest } from './acceptor.js';
+import type { Platform } from './app.js';
+import { edgeAcceptKey } from './edge-accept-key.js';
+
+interface BunSocket {
+  data: BunWire | undefined;
+  readonly remoteAddress: string;
+  write(data: Uint8Array): number;
+  end(): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay?(on?: boolean): boolean;
+}
+interface BunListener { readonly port: number; stop(closeActive?: boolean): void }
+interface BunNs {
+  listen(o: {
+    hostname: string; port: number; allowHalfOpen?: boolean;
+    socket: {
+      open(s: BunSocket): void; data(s: BunSocket, chunk: Uint8Array): void; drain(s: BunSocket): void;
+      end(s: BunSocket): void; close(s: BunSocket): void; error(s: BunSocket, e: Error): void;
+    };
+  }): BunListener;
+}
+
+const bun = (): BunNs => {
+  const b = (globalThis as { Bun?: BunNs }).Bun;
+  if (!b) throw new TypeError('Bun is not available in this runtime');
+  return b;
+};
+
+// Largest flush joined into one buffer: uWS's cork buffer (16 KiB).
+const JOIN_MAX = 16 * 1024;
+
+const utf8 = new TextEncoder();
+
+/** @internal Counts for tests: connections accepted, socket.write calls made, writes Bun took only part of. */
+export const bunStats = { accepted: 0, writes: 0, partialWrites: 0 };
+
+class BunWire extends Wire {
+  /** Bytes the socket did not take yet, in order; null when it took everything. */
+  private unsent: Uint8Array[] | null = null;
+  private unsentBytes = 0;
+  private closeReported = false;
+
+  constructor(private readonly socket: BunSocket) { super(); }
+
+  bufferedAmount(): number {
+    let n = this.unsentBytes;
+    if (this.queued !== null) for (const c of this.queued) n += typeof c === 'string' ? c.length : c.byteLength;
+    return n;
+  }
+
+  remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
+  pause(): void { if (!this.closed) this.socket.pause(); }
+  resume(): void { if (!this.closed) this.socket.resume(); }
+
+  protected writeOut(chunks: Chunk[]): void {
+    const parts = chunks.map((c) => (typeof c === 'string' ? utf8.encode(c) : c));
+    if (this.unsent !== null) { this.keep(parts, 0); return; }
+    if (parts.length > 1) {
+      let total = 0;
+      for (const p of parts) total += p.length;
+      if (total <= JOIN_MAX) {
+        const one = new Uint8Array(total);
+        let off = 0;
+        for (const p of parts) { one.set(p, off); off += p.length; }
+        this.send([one]);
+        return;
+      }
+    }
+    this.send(parts);
+  }
+
+  // Writes parts in order until the socket takes less than a whole one; keeps the rest.
+  private send(parts: Uint8Array[]): void {
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      bunStats.writes++;
+      const n = this.socket.write(p);
+      if (n < 0) { this.close(); return; }
+      if (n < p.length) {
+        bunStats.partialWrites++;
+        parts[i] = p.subarray(n);
+        this.keep(parts, i);
+        return;
+      }
+    }
+  }
+
+  private keep(parts: Uint8Array[], from: number): void {
+    const unsent = this.unsent ??= [];
+    for (let i = from; i < parts.length; i++) {
+      unsent.push(parts[i]);
+      this.unsentBytes += parts[i].length;
+    }
+  }
+
+  /** @internal Bun's drain: the socket takes writes again. */
+  drained(): void {
+    const parts = this.unsent;
+    if (parts === null || this.closed) return;
+    this.unsent = null;
+    this.unsentBytes = 0;
+    this.send(parts);
+    if (this.unsent === null && this.ending) this.socket.end();
+  }
+
+  protected shutdown(): void {
+    if (this.unsent === null) this.socket.end();
+  }
+
+  protected destroy(): void {
+    this.unsent = null;
+    this.unsentBytes = 0;
+    this.socket.terminate();
+  }
+
+  /** @internal Bun's close callback (either side closed): the owner is told once. */
+  closedNow(): void {
+    this.closed = true;
+    this.queued = null;
+    this.unsent = null;
+    if (this.closeReported) return;
+    this.closeReported = true;
+    const owner = this.owner;
+    this.owner = null;
+    owner?.onClose();
+  }
+
+  /** @internal */
+  get isClosed(): boolean { return this.closed; }
+}
+
+class BunAcceptor implements Acceptor {
+  constructor(private readonly listener: BunListener) {}
+  get port(): number { return this.listener.port; }
+  close(): void { this.listener.stop(false); }
+}
+
+function listenOn(hostname: string, req: ListenRequest): BunListener {
+  return bun().listen({
+    hostname,
+    port: req.port,
+    // The App answers what came before the peer's FIN, then ends (as on Node).
+    allowHalfOpen: true,
+    socket: {
+      open(s) {
+        bunStats.accepted++;
+        s.setNoDelay?.(true);
+        const wire = new BunWire(s);
+        s.data = wire;
+        wire.owner = req.onConnection(wire);
+      },
+      data(s, chunk) {
+        const wire = s.data;
+        if (wire !== undefined && !wire.isClosed) Wire.read(wire, chunk, 0, chunk.length);
+      },
+      drain(s) { s.data?.drained(); },
+      end(s) { s.data?.owner?.onEnd(); },
+      close(s) { s.data?.closedNow(); },
+      error(s) { s.data?.close(); },
+    },
+  });
+}
+
+export const bunPlatform: Platform = {
+  listen(req, cb) {
+    let listener: BunListener;
+    try {
+      const host = req.host === undefined || req.host === '' ? undefined : req.host === 'localhost' ? '127.0.0.1' : req.host;
+      if (host !== undefined) listener = listenOn(host, req);
+      else {
+        // All interfaces: IPv6 and IPv4 on one socket where the system allows it.
+        try { listener = listenOn('::', req); } catch { listener = listenOn('0.0.0.0', req); }
+      }
+    } catch (e) {
+      cb(e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    cb(new BunAcceptor(listener));
+  },
+  acceptKey: edgeAcceptKey(),
+};

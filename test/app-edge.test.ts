@@ -1,0 +1,169 @@
+// wasmsocket/app in Deno (Deno.listen) and Bun (Bun.listen): the same program,
+// runtimes/app/server.ts, run by each runtime from src/ (src/entries/app-deno.ts,
+// app-bun.ts), against real peers on 127.0.0.1: undici's fetch, curl, raw TCP
+// sockets for what a client library would not send, and ws for the upgrade.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { Buffer } from 'node:buffer';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CURL = ['/usr/bin/curl', '/usr/local/bin/curl'].find((p) => existsSync(p));
+
+const RUNTIMES = {
+  deno: [`${ROOT}node_modules/.bin/deno`, ['run', '--allow-net=127.0.0.1', '--allow-read', '--config', 'runtimes/deno/deno.json', 'runtimes/app/server.ts']],
+  bun: [`${ROOT}node_modules/.bin/bun`, ['runtimes/app/server.ts']],
+} as const;
+
+interface Server { child: ChildProcess; port: number; limitedPort: number; stderr: () => string }
+
+/** Starts runtimes/app/server.ts in `runtime`; resolves once both Apps listen (bounded). */
+function startServer(runtime: keyof typeof RUNTIMES): Promise<Server> {
+  const [cmd, args] = RUNTIMES[runtime];
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
+    for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k === 'NODE_OPTIONS') delete env[k];
+    const child = spawn(cmd, [...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const ports: number[] = [];
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${runtime} did not listen in 30 s: ${err}`)); }, 30_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      for (const m of out.matchAll(/^LISTENING (\{.*\})$/gm)) ports.push(JSON.parse(m[1]).port);
+      out = out.slice(out.lastIndexOf('\n') + 1);
+      if (ports.length >= 2) {
+        clearTimeout(timer);
+        resolve({ child, port: ports[0], limitedPort: ports[1], stderr: () => err });
+      }
+    });
+    child.stderr!.on('data', (d) => { err += d; });
+    child.on('close', (code) => { clearTimeout(timer); reject(new Error(`${runtime} exited (${code}): ${err}`)); });
+  });
+}
+
+function stopServer(s: Server | undefined): Promise<void> {
+  if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => s.child.kill('SIGKILL'), 3000);
+    s.child.once('close', () => { clearTimeout(t); resolve(); });
+    s.child.stdin!.end();
+  });
+}
+
+/** Sends `bytes` (parts 15 ms apart) on a raw socket; collects the answer until the server closes or `ms` pass. */
+function exchange(port: number, bytes: string | Buffer | (string | Buffer)[], ms = 3000): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    const chunks = Array.isArray(bytes) ? bytes : [bytes];
+    s.on('connect', async () => {
+      for (const c of chunks) {
+        s.write(c);
+        if (chunks.length > 1) await new Promise((r) => setTimeout(r, 15));
+      }
+    });
+    s.on('data', (d) => parts.push(d));
+    s.on('error', () => {});
+    const timer = setTimeout(() => { s.destroy(); resolve({ text: Buffer.concat(parts).toString('latin1'), closed: false }); }, ms);
+    s.on('close', () => { clearTimeout(timer); resolve({ text: Buffer.concat(parts).toString('latin1'), closed: true }); });
+  });
+}
+
+function curl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile(CURL!, ['-sS', '--max-time', '10', ...args], (err, out, errOut) => (err ? reject(new Error(errOut || String(err))) : resolve(out))));
+}
+
+for (const runtime of Object.keys(RUNTIMES) as (keyof typeof RUNTIMES)[]) {
+  const binary = RUNTIMES[runtime][0];
+  describe.skipIf(!existsSync(binary))(`wasmsocket/app on ${runtime === 'deno' ? 'Deno.listen' : 'Bun.listen'}`, () => {
+    if (!existsSync(binary)) console.log(`skipped: ${binary} is not installed (npm install puts it there)`);
+    let server: Server;
+    beforeAll(async () => { server = await startServer(runtime); }, 40_000);
+    afterAll(async () => {
+      const err = server?.stderr().trim();
+      await stopServer(server);
+      expect(err ?? '', 'the server printed nothing on stderr').toBe('');
+    });
+    const url = (path: string) => `http://127.0.0.1:${server.port}${path}`;
+
+    it('answers a health check, a page, a route parameter and a JSON POST (fetch)', async () => {
+      const health = await fetch(url('/health'));
+      expect(health.status).toBe(200);
+      expect(await health.text()).toBe('ok');
+      expect(health.headers.get('content-length')).toBe('2');
+      const page = await fetch(url('/page'));
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await page.text()).toBe('<h1>héllo</h1>');
+      expect(await (await fetch(url('/users/42'))).text()).toBe('user 42');
+      const posted = await fetch(url('/json'), { method: 'POST', body: JSON.stringify({ a: 2, b: 40 }), headers: { 'content-type': 'application/json' } });
+      expect(posted.headers.get('content-type')).toBe('application/json');
+      expect(await posted.json()).toEqual({ sum: 42, runtime });
+      const missing = await fetch(url('/nowhere'));
+      expect(missing.status).toBe(404);
+      expect(await missing.text()).toBe('nothing here');
+    });
+
+    it('gives the handler the query, headers and method (curl), and answers HEAD without a body', async () => {
+      expect(await curl(['-H', 'X-Probe: yes', url('/query?a=1&b=2')])).toBe('a=1&b=2|yes|get');
+      const head = await curl(['-I', url('/health')]);
+      expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(head).toMatch(/\r\nContent-Length: 2\r\n\r\n$/i);
+      // uWS.js's routing: HEAD goes to .head() or .any() routes, never to .get().
+      expect(await curl(['-I', url('/page')])).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
+    }, 20_000);
+
+    it('reads a large POST body in chunks across many reads (1 MiB through 2 KiB and 64 KiB buffers)', async () => {
+      const a = 'x'.repeat(1 << 20);
+      const posted = await fetch(url('/json'), { method: 'POST', body: JSON.stringify({ a, b: 'y' }) });
+      const body = await posted.json();
+      expect(body.sum.length).toBe((1 << 20) + 1);
+      expect(body.sum.endsWith('xy')).toBe(true);
+    });
+
+    it('keeps the connection for pipelined requests, answered in order, and reads a head split across reads', async () => {
+      const two = 'GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+      const r = await exchange(server.port, two);
+      expect(r.closed).toBe(true);
+      expect(r.text.indexOf('user 1')).toBeGreaterThan(0);
+      expect(r.text.indexOf('user 2')).toBeGreaterThan(r.text.indexOf('user 1'));
+      const split = await exchange(server.port, ['GET /hea', 'lth HTTP/1.1\r\nHo', 'st: x\r\nConnection: close\r', '\n\r\n']);
+      expect(split.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/);
+      expect(split.closed).toBe(true);
+    });
+
+    it('refuses bad heads and closes: 400 malformed, 431 too large, 505 HTTP/2.0', async () => {
+      const bad = await exchange(server.port, 'GET / HTTP/1.1\nHost: x\n\n');
+      expect(bad.text).toMatch(/^HTTP\/1\.1 400 /);
+      expect(bad.closed).toBe(true);
+      const big = await exchange(server.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      expect(big.text).toMatch(/^HTTP\/1\.1 431 /);
+      expect(big.closed).toBe(true);
+      const version = await exchange(server.port, 'GET / HTTP/2.0\r\nHost: x\r\n\r\n');
+      expect(version.text).toMatch(/^HTTP\/1\.1 505 /);
+    });
+
+    it('a peer that leaves mid-request or sends garbage does not take the server down', async () => {
+      await exchange(server.port, 'POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a"', 200);
+      await exchange(server.port, Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0, 1, 2, 3]), 500);
+      const s = net.connect(server.port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      s.resetAndDestroy();
+      const health = await fetch(url('/health'));
+      expect(await health.text()).toBe('ok');
+    });
+
+    it('answers the upgrade with a 101 that ws verifies (accept value, permessage-deflate)', async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+      const opened = await new Promise<{ extensions: string }>((resolve, reject) => {
+        ws.once('open', () => resolve({ extensions: ws.extensions }));
+        ws.once('error', reject);
+      });
+      expect(opened.extensions).toMatch(/^permessage-deflate/);
+      ws.terminate();
+    });
+  });
+}
