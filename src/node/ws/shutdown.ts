@@ -59,8 +59,10 @@ export interface DrainHooks {
 
 const DEFAULT_TIMEOUT = 10_000;
 const DEFAULT_REASON = 'Server shutting down';
-// A spread window is served by timers at most this often: with 5,000
-// connections over 2 s, 25 close frames a batch instead of a timer each.
+// A spread window is served by a timer at most every 10 ms: with 5,000
+// connections over 2 s, batches of 25 close frames instead of a timer each. A
+// batch costs ~2.5 ms (5,000 connections drained at once took 478 ms, close
+// handshakes included: ~0.1 ms each), so the ramp stays even at this step.
 const MIN_STEP_MS = 10;
 
 interface Leaving {
