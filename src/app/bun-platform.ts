@@ -66,6 +66,7 @@ class BunWire extends Wire {
     return n;
   }
 
+  backpressure(): number { return this.unsentBytes; }
   remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
   pause(): void { if (!this.closed) this.socket.pause(); }
   resume(): void { if (!this.closed) this.socket.resume(); }
@@ -118,7 +119,9 @@ class BunWire extends Wire {
     this.unsent = null;
     this.unsentBytes = 0;
     this.send(parts);
-    if (this.unsent === null && this.ending) this.socket.end();
+    if (this.unsent !== null) return;
+    if (this.ending) this.socket.end();
+    else this.owner?.onDrain?.();
   }
 
   protected shutdown(): void {

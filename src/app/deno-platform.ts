@@ -70,12 +70,22 @@ class DenoWire extends Wire {
   private inFlight = 0;
   private writing = false;
   private closeReported = false;
+  /** backpressure() reported bytes waiting: onDrain once they are written. */
+  private drainWanted = false;
 
   constructor(private readonly conn: DenoConn) { super(); }
 
   bufferedAmount(): number {
     let n = this.inFlight + this.pendingBytes;
     if (this.queued !== null) for (const c of this.queued) n += typeof c === 'string' ? c.length : c.byteLength;
+    return n;
+  }
+
+  // Deno tells no more than that conn.write's promise has not resolved yet:
+  // the bytes of the write in flight count until it does.
+  backpressure(): number {
+    const n = this.inFlight + this.pendingBytes;
+    if (n > 0) this.drainWanted = true;
     return n;
   }
 
@@ -154,6 +164,10 @@ class DenoWire extends Wire {
       this.inFlight = 0;
     }
     if (this.ending) this.finishEnd();
+    else if (this.drainWanted) {
+      this.drainWanted = false;
+      this.owner?.onDrain?.();
+    }
   }
 
   protected shutdown(): void {
