@@ -7,6 +7,7 @@
 // WORKERS=N with REDIS_URL: N processes (node:cluster) sharing the port, joined
 // through Redis, so two tabs on different workers chat with each other.
 // Without REDIS_URL it stays one process.
+// GET /metrics: Prometheus metrics of the process that answers (metrics.mjs).
 import cluster from 'node:cluster';
 
 const port = Number(process.env.PORT || 8080);
