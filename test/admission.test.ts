@@ -31,7 +31,7 @@ async function server(opts: Partial<ServerOptions> = {}): Promise<{ wss: WebSock
 type Outcome = { open: true; ws: WsClient } | { open: false; status: number; headers: IncomingMessage['headers'] };
 
 /** Opens a ws client and resolves with the open socket or the refusal's status and headers. */
-function attempt(port: number, opts: { origin?: string; localAddress?: string; headers?: Record<string, string> } = {}): Promise<Outcome> {
+function attempt(port: number, opts: { origin?: string; localAddress?: string; headers?: Record<string, string> } = {}, ms = T): Promise<Outcome> {
   const ws = new WsClient(`ws://127.0.0.1:${port}/`, opts);
   cleanups.push(() => ws.terminate());
   return withTimeout(new Promise<Outcome>((resolve, reject) => {
@@ -41,7 +41,7 @@ function attempt(port: number, opts: { origin?: string; localAddress?: string; h
       res.resume();
     });
     ws.once('error', (e) => { if (ws.readyState !== WsClient.CLOSED) reject(e); });
-  }), T, 'the handshake to be answered');
+  }), ms, 'the handshake to be answered');
 }
 
 async function echoes(ws: WsClient, text: string): Promise<string> {
@@ -160,9 +160,9 @@ describe('connection limits', () => {
   it('a flood from one address stops at maxConnectionsPerAddress; another address, started with it, still connects and echoes; a slot frees on close', async () => {
     const LIMIT = 50, FLOOD = 500; // 500 handshakes at once from 127.0.0.1
     const { wss, port } = await server({ maxConnectionsPerAddress: LIMIT });
-    const flood = Promise.all(Array.from({ length: FLOOD }, () => attempt(port, { localAddress: '127.0.0.1' })));
+    const flood = Promise.all(Array.from({ length: FLOOD }, () => attempt(port, { localAddress: '127.0.0.1' }, 4 * T)));
     // Started behind the flood, 127.0.0.2 still gets in and is served.
-    const other = await attempt(port, { localAddress: '127.0.0.2' });
+    const other = await attempt(port, { localAddress: '127.0.0.2' }, 4 * T);
     expect(other.open).toBe(true);
     expect(await echoes((other as { ws: WsClient }).ws, 'from 127.0.0.2')).toBe('from 127.0.0.2');
 
