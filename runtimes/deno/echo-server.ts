@@ -6,8 +6,11 @@
 // One listener on a free 127.0.0.1 port per maxPayload given (one with ws's
 // default, 100 MiB, when none is), with permessage-deflate; each prints `LISTENING {"port":..,"maxPayload":..}`.
 // The process exits when its stdin closes (so it dies with whoever started it)
-// or after --ttl=<seconds>.
-import { accept, type AcceptStreamOptions } from 'wasmsocket/web';
+// or after --ttl=<seconds>. --idle-timeout=<ms> and --max-buffered-bytes=<n>
+// set accept()'s limits; then each line `stats` on stdin is answered with
+// `STATS {bufferedBytes, maxSeen, budgetCloses, idleTimeouts, pings}` (maxSeen:
+// the most the budget counted, sampled every 5 ms).
+import { accept, acceptBudget, acceptHeartbeat, type AcceptStreamOptions } from 'wasmsocket/web';
 
 /** Serves WebSocket echo on a Deno listener. */
 export async function serveEcho(listener: Deno.TcpListener, options: AcceptStreamOptions = {}): Promise<void> {
@@ -33,16 +36,26 @@ export async function serveEcho(listener: Deno.TcpListener, options: AcceptStrea
 
 if (import.meta.main) {
   const args = Deno.args.filter((a) => !a.startsWith('--'));
-  const ttl = Number(Deno.args.find((a) => a.startsWith('--ttl='))?.slice(6) ?? 0);
+  const flag = (name: string) => Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const ttl = Number(flag('ttl') ?? 0);
+  const limits = { idleTimeout: Number(flag('idle-timeout') ?? 0), maxBufferedBytes: flag('max-buffered-bytes') === undefined ? undefined : Number(flag('max-buffered-bytes')) };
   for (const maxPayload of args.length ? args.map(Number) : [100 * 1024 * 1024]) {
     const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
     console.log(`LISTENING ${JSON.stringify({ port: listener.addr.port, maxPayload })}`);
-    void serveEcho(listener, { maxPayload, perMessageDeflate: true });
+    void serveEcho(listener, { maxPayload, perMessageDeflate: true, ...limits });
   }
   if (ttl > 0) setTimeout(() => Deno.exit(0), ttl * 1000);
+  const budget = acceptBudget(limits);
+  let maxSeen = 0;
+  if (limits.maxBufferedBytes !== undefined) setInterval(() => { maxSeen = Math.max(maxSeen, budget.total); }, 5);
+  const stats = () => {
+    const h = acceptHeartbeat(limits)?.stats;
+    console.log(`STATS ${JSON.stringify({ bufferedBytes: budget.total, maxSeen, budgetCloses: budget.closes, idleTimeouts: h?.idleTimeouts ?? 0, pings: h?.pings ?? 0 })}`);
+  };
   (async () => {
-    const b = new Uint8Array(256);
-    try { while ((await Deno.stdin.read(b)) !== null); } catch { /* no stdin */ }
+    try {
+      for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) if (chunk.includes('stats')) stats();
+    } catch { /* no stdin */ }
     Deno.exit(0);
   })();
 }

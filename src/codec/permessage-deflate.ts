@@ -118,6 +118,18 @@ export class MessageDeflate {
     this.params = params;
   }
 
+  /** The window our compressor uses (the peer's limit on it): a shared frame must use no larger. */
+  get deflateWindowBits(): number { return this.ourBits; }
+
+  /**
+   * The peer's inflater was given a frame our compressor did not make (a
+   * broadcast compressed once for many): our next message must refer back to
+   * nothing, so the compressor restarts.
+   */
+  restartCompressor(): void {
+    this.deflater?.reset();
+  }
+
   /** Whether a message of `size` bytes should be compressed (at least `threshold` bytes). */
   shouldCompress(size: number): boolean {
     return this.params !== null && size >= (this.opts.threshold ?? 1024);

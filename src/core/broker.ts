@@ -7,7 +7,7 @@
 /** What a broker delivers into: the server's local fan-out (framed once per process). */
 export interface BrokerSink {
   /** Delivers a message from another process to local sockets; `topic` null is a broadcast. */
-  deliver(topic: string | null, payload: Buffer, binary: boolean, compress: boolean): number;
+  deliver(topic: string | null, payload: Uint8Array, binary: boolean, compress: boolean): number;
   /** Topics that have local subscribers now (a broker attaching late subscribes to these). */
   topics(): Iterable<string>;
 }
@@ -19,7 +19,7 @@ export interface Broker {
    * A message this process published, already delivered to its own sockets.
    * Must not block, throw, or grow memory without bound when the remote side is down.
    */
-  publish(topic: string | null, payload: Buffer, binary: boolean, compress: boolean): void;
+  publish(topic: string | null, payload: Uint8Array, binary: boolean, compress: boolean): void;
   /** The first local subscriber of `topic` arrived. */
   topicAdded(topic: string): void;
   /** The last local subscriber of `topic` left. */

@@ -28,7 +28,7 @@ export function newOrigin(): Buffer {
   return randomBytes(ORIGIN_BYTES);
 }
 
-export function encode(origin: Buffer, topic: string | null, payload: Buffer, binary: boolean, compress: boolean): Buffer {
+export function encode(origin: Buffer, topic: string | null, payload: Uint8Array, binary: boolean, compress: boolean): Buffer {
   const topicLength = topic === null ? 0 : Buffer.byteLength(topic);
   if (topicLength > 0xffff) throw new RangeError('Topic longer than 65535 bytes');
   const out = Buffer.allocUnsafe(HEADER + topicLength + payload.length);
@@ -37,7 +37,7 @@ export function encode(origin: Buffer, topic: string | null, payload: Buffer, bi
   origin.copy(out, 5);
   out.writeUInt16BE(topicLength, 13);
   if (topic !== null) out.write(topic, HEADER);
-  payload.copy(out, HEADER + topicLength);
+  out.set(payload, HEADER + topicLength); // a Buffer or, from the Web Streams door, a Uint8Array
   return out;
 }
 

@@ -130,7 +130,7 @@ export class RedisBroker implements Broker {
     for (const topic of sink.topics()) this.transport.add(topic);
   }
 
-  publish(topic: string | null, payload: Buffer, binary: boolean, compress: boolean): void {
+  publish(topic: string | null, payload: Uint8Array, binary: boolean, compress: boolean): void {
     if (this.closed) return;
     const size = payload.length + 64;
     if (!this.transport.ready || this.pendingBytes + size > this.maxPendingBytes) {

@@ -5,14 +5,12 @@
 // paused (backpressure) and while too much is waiting to be written.
 import { MessageDeflate, type MessageDeflateOptions } from '../codec/index.js';
 import { Connection, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD, type ConnectionHandler, type Transport } from './connection.js';
+import { channelOf, type ByteChannel, type BytePair, type ChannelSink } from './channel.js';
 import {
   HandshakeError, acceptResponse, checkResponse, errorResponse, indexOfHeadEnd, parseUpgrade, upgradeRequest, type UpgradeRequest,
 } from './handshake.js';
 
-export interface BytePair {
-  readable: ReadableStream<Uint8Array>;
-  writable: WritableStream<Uint8Array>;
-}
+export type { BytePair };
 
 /** Node's default cap on an HTTP head (--max-http-header-size), for a request and a response alike. */
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
@@ -26,54 +24,101 @@ const WRITE_HIGH_WATER = 1024 * 1024;
 const latin1 = new TextDecoder('latin1');
 const CLOSED_EARLY = 'Connection closed during the handshake';
 
-/** The transport side of a pair: ordered writes, FIN, abort, and a pausable read loop. */
-export class StreamTransport implements Transport {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+// Where the bytes read go: the HTTP head, held for run(), the connection, or nowhere.
+const HOLD = 0, HEAD = 1, RUN = 2, DISCARD = 3;
+
+/**
+ * The transport side of a pair: ordered writes, FIN, abort, and pausable
+ * reading. It is its channel's sink itself, and keeps no closure or array per
+ * idle connection (what Bun's 4 KiB per idle connection leaves room for).
+ */
+export class StreamTransport implements Transport, ChannelSink {
+  private readonly channel: ByteChannel;
+  private mode = HOLD;
   private pending = 0;
-  private idleWaiters: Array<() => void> = [];
-  private paused = false;
-  private wake: (() => void) | undefined;
+  private idleWaiters: Array<() => void> | null = null;
+  private userPaused = false;
+  private channelPaused = false;
   private ended = false;
   private aborted = false;
+  private conn: Connection | null = null;
+  private held: Uint8Array[] | null = null;
+  private readEnd: { error?: unknown } | null = null;
+  /** While reading the HTTP head: its bytes so far, its limit and its promise. */
+  private head: { buf: Uint8Array; max: number; timer: ReturnType<typeof setTimeout>;
+    resolve: (v: { head: string; rest: Uint8Array }) => void; reject: (e: HandshakeError) => void } | null = null;
+  /** Told when the reading ended (discardUntilEnd's and run()'s promises). */
+  private onEnded: (() => void) | null = null;
 
   constructor(pair: BytePair, readonly closeTimeout = DEFAULT_CLOSE_TIMEOUT) {
-    this.reader = pair.readable.getReader();
-    this.writer = pair.writable.getWriter();
+    this.channel = channelOf(pair);
+    this.updateFlow();
+    this.channel.start(this);
+  }
+
+  /** @internal ChannelSink: bytes read. */
+  onRead(chunk: Uint8Array): void {
+    if (this.mode === RUN) this.conn!.receive(chunk);
+    else if (this.mode === HEAD) this.headRead(chunk);
+    else if (this.mode === HOLD) (this.held ??= []).push(chunk.slice());
+  }
+
+  /** @internal ChannelSink: the reading ended. */
+  onReadEnd(error?: unknown): void {
+    this.readEnd = { error };
+    if (this.mode === HEAD) this.headDone(new HandshakeError(400, CLOSED_EARLY));
+    else if (this.mode === RUN) this.runEnded(error);
+    else if (this.mode === DISCARD) this.onEnded?.();
   }
 
   /** Reads up to the end of an HTTP head (at most maxBytes); returns the head and what came after it. */
-  async readHead(maxBytes: number, timeoutMs: number): Promise<{ head: string; rest: Uint8Array }> {
-    let buf = new Uint8Array(0);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HandshakeError(408, 'Handshake timed out')), timeoutMs);
+  readHead(maxBytes: number, timeoutMs: number): Promise<{ head: string; rest: Uint8Array }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.headDone(new HandshakeError(408, 'Handshake timed out')), timeoutMs);
+      this.head = { buf: new Uint8Array(0), max: maxBytes, timer, resolve, reject };
+      this.mode = HEAD;
+      const held = this.held;
+      this.held = null;
+      if (held) for (const c of held) if (this.mode === HEAD) this.headRead(c);
+      if (this.readEnd && this.mode === HEAD) this.headDone(new HandshakeError(400, CLOSED_EARLY));
+      this.updateFlow();
     });
-    try {
-      for (;;) {
-        const { value, done } = await Promise.race([this.reader.read(), timeout]);
-        if (done) throw new HandshakeError(400, CLOSED_EARLY);
-        const from = buf.length;
-        const next = new Uint8Array(from + value.length);
-        next.set(buf);
-        next.set(value, from);
-        buf = next;
-        const end = indexOfHeadEnd(buf, from);
-        if (end > maxBytes || (end < 0 && buf.length > maxBytes)) throw new HandshakeError(431, 'Head too large');
-        if (end >= 0) return { head: latin1.decode(buf.subarray(0, end)), rest: buf.subarray(end + 4) };
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+  }
+
+  private headRead(value: Uint8Array): void {
+    const h = this.head!;
+    const from = h.buf.length;
+    const buf = new Uint8Array(from + value.length);
+    buf.set(h.buf);
+    buf.set(value, from);
+    h.buf = buf;
+    const end = indexOfHeadEnd(buf, from);
+    if (end > h.max || (end < 0 && buf.length > h.max)) this.headDone(new HandshakeError(431, 'Head too large'));
+    else if (end >= 0) this.headDone(null, { head: latin1.decode(buf.subarray(0, end)), rest: buf.subarray(end + 4) });
+  }
+
+  // What comes after the head is held (reading paused) until run() or discardUntilEnd().
+  private headDone(e: HandshakeError | null, got?: { head: string; rest: Uint8Array }): void {
+    const h = this.head;
+    if (!h) return;
+    this.head = null;
+    clearTimeout(h.timer);
+    this.mode = HOLD;
+    this.updateFlow();
+    if (e) h.reject(e); else h.resolve(got!);
   }
 
   write(bytes: Uint8Array): Promise<void> {
     if (this.ended || this.aborted) return Promise.reject(new Error('The connection is closed'));
     this.pending += bytes.length;
-    const p = this.writer.write(bytes);
+    if (this.pending > WRITE_HIGH_WATER) this.updateFlow();
+    const p = this.channel.write(bytes);
     const done = () => {
       this.pending -= bytes.length;
-      if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.pending === 0) {
+        this.wakeIdle();
+        this.updateFlow();
+      }
     };
     p.then(done, done);
     return p;
@@ -82,72 +127,91 @@ export class StreamTransport implements Transport {
   end(): void {
     if (this.ended || this.aborted) return;
     this.ended = true;
-    this.writer.close().catch(() => {});
+    this.channel.close();
   }
 
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.writer.abort().catch(() => {});
-    this.reader.cancel().catch(() => {});
-    this.wake?.();
-    for (const w of this.idleWaiters.splice(0)) w();
+    this.channel.abort();
+    this.wakeIdle();
   }
 
   /**
    * After a refused upgrade: discards what the peer still sends until its FIN,
    * then closes; closeTimeout bounds the wait (no timer outlives the connection).
    */
-  async discardUntilEnd(): Promise<void> {
-    const timer = setTimeout(() => this.abort(), this.closeTimeout);
-    try {
-      for (;;) if ((await this.reader.read()).done) break;
-    } catch {
-      // reset, or cancelled by the abort
-    }
-    clearTimeout(timer);
-    this.abort();
+  discardUntilEnd(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.abort(), this.closeTimeout);
+      this.onEnded = () => { clearTimeout(timer); this.abort(); resolve(); };
+      this.held = null;
+      this.mode = DISCARD;
+      if (this.readEnd) this.onEnded();
+      else this.updateFlow();
+    });
   }
 
-  /** Bytes handed to write() and not yet taken by the writable. */
+  /** Bytes handed to write() and not yet taken by the connection. */
   get bufferedAmount(): number { return this.pending; }
 
-  pause(): void { this.paused = true; }
+  /** The same, as the Connection asks it (the memory budget and heartbeat count it). */
+  backlog(): number { return this.pending; }
 
-  resume(): void {
-    this.paused = false;
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+  pause(): void { this.userPaused = true; this.updateFlow(); }
+
+  resume(): void { this.userPaused = false; this.updateFlow(); }
+
+  // Reading stops while the application is not reading, between the head and
+  // run(), and while more than WRITE_HIGH_WATER waits to be written.
+  private updateFlow(): void {
+    const pause = this.userPaused || this.mode === HOLD || this.pending > WRITE_HIGH_WATER;
+    if (pause === this.channelPaused || this.aborted) return;
+    this.channelPaused = pause;
+    if (pause) this.channel.pause(); else this.channel.resume();
   }
 
-  /** Feeds the connection until the peer's FIN, a reset or our abort; then reports the end to it. */
-  async run(conn: Connection, rest: Uint8Array): Promise<void> {
-    try {
-      if (rest.length > 0) conn.receive(rest);
-      for (;;) {
-        while ((this.paused || this.pending > WRITE_HIGH_WATER) && !this.aborted) {
-          if (this.paused) await new Promise<void>((r) => { this.wake = r; });
-          else await this.idle();
-        }
-        if (this.aborted) break;
-        const { value, done } = await this.reader.read();
-        if (done) break;
-        conn.receive(value);
-      }
-      // The peer's FIN: what we queued (a close reply, say) goes out first, bounded.
-      if (!this.aborted) {
-        await Promise.race([this.idle(), new Promise((r) => setTimeout(r, this.closeTimeout))]);
-        this.end();
-      }
-    } catch {
-      // reset by the peer, or cancelled by our abort
-    }
-    conn.transportClosed();
+  /** Feeds the connection until the peer's FIN, a reset or our abort; resolves once it was told of the end. */
+  run(conn: Connection, rest: Uint8Array): Promise<void> {
+    return new Promise((resolve) => { this.onEnded = resolve; this.drive(conn, rest); });
+  }
+
+  /** run() without a promise: the connection hears of the end through transportClosed(). */
+  drive(conn: Connection, rest: Uint8Array): void {
+    this.conn = conn;
+    this.mode = RUN;
+    if (rest.length > 0) conn.receive(rest);
+    const held = this.held;
+    this.held = null;
+    if (held) for (const c of held) conn.receive(c);
+    if (this.readEnd) this.runEnded(this.readEnd.error);
+    else this.updateFlow();
+  }
+
+  private runEnded(error: unknown): void {
+    const closed = () => {
+      this.conn!.transportClosed();
+      this.onEnded?.();
+      this.onEnded = null;
+    };
+    if (error !== undefined || this.aborted) { closed(); return; }
+    // The peer's FIN: what we queued (a close reply, say) goes out first, bounded.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    Promise.race([this.idle(), new Promise((r) => { timer = setTimeout(r, this.closeTimeout); })]).then(() => {
+      clearTimeout(timer);
+      this.end();
+      closed();
+    });
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = null;
+    if (w) for (const f of w) f();
   }
 
   private idle(): Promise<void> {
-    return this.pending === 0 || this.aborted ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
+    return this.pending === 0 || this.aborted ? Promise.resolve() : new Promise((r) => (this.idleWaiters ??= []).push(r));
   }
 }
 

@@ -1,7 +1,7 @@
 // The TCP connection a client WebSocketStream opens by default, found by
 // feature detection: Deno.connect / Deno.connectTls, Bun.connect (./bun.ts), or
 // what the workerd entry registers (connect() from cloudflare:sockets).
-import type { BytePair } from './byte-stream.js';
+import type { BytePair } from './channel.js';
 import { bunConnect } from './bun.js';
 
 export type Dialer = (url: URL) => BytePair | Promise<BytePair>;

@@ -1,7 +1,14 @@
 // wasmsocket/web: WebSocket on Web Streams, for Deno, Bun, Cloudflare workerd
 // and any runtime with ReadableStream/WritableStream, crypto.subtle and
 // setTimeout. No Node imports.
-export { WebSocketStream, accept, type ClientStreamOptions, type AcceptStreamOptions } from './websocket-stream.js';
+export {
+  WebSocketStream, accept, acceptConnection, type ClientStreamOptions, type AcceptStreamOptions, type PendingConnection,
+} from './websocket-stream.js';
+export { acceptBudget, acceptHeartbeat, type LimitOptions } from './limits.js';
+export { Topics, type TopicsOptions, type PublishOptions, type BackpressurePolicy } from './topics.js';
+export { MemoryBudget, type BudgetEvent } from '../core/budget.js';
+export type { Heartbeat, HeartbeatStats } from '../core/heartbeat.js';
+export type { Broker, BrokerSink } from '../core/broker.js';
 export {
   WebSocketError, type WebSocketStreamOptions, type WebSocketOpenInfo, type WebSocketCloseInfo,
 } from './stream-core.js';
