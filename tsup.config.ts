@@ -27,7 +27,9 @@ export default defineConfig([
     // Deno, Bun and Node use dist/codec.js). Their types are dist/codec.d.ts: the
     // same API, so no .d.ts of their own. The wasm modules stay imports, resolved
     // through the package's own exports by workerd's config or wrangler.
-    entry: { workerd: 'src/entries/workerd.ts', browser: 'src/entries/browser.ts', 'web-workerd': 'src/entries/web-workerd.ts' },
+    entry: { workerd: 'src/entries/workerd.ts', browser: 'src/entries/browser.ts', 'web-workerd': 'src/entries/web-workerd.ts',
+      // wasmsocket/app's "deno" and "bun" entries (types: dist/app.d.ts, the same API)
+      'app-deno': 'src/entries/app-deno.ts', 'app-bun': 'src/entries/app-bun.ts' },
     format: ['esm'],
     dts: false,
     target: 'es2022',
