@@ -147,6 +147,32 @@ describe('wss.shutdown()', () => {
     expect(c!.code).toBe(1001);
   });
 
+  it('a reason function gives each connection its own; one it gets wrong (too long, or throwing) is dropped, the code still sent', async () => {
+    const { wss, port } = await portServer();
+    const clients = await wsClients(port, 3);
+    const order = [...wss.clients];
+    const result = await wss.shutdown({ timeout: 2000, reason: (ws) => {
+      const i = order.indexOf(ws);
+      if (i === 1) return 'x'.repeat(124);
+      if (i === 2) throw new Error('no reason');
+      return `you are ${i}`;
+    } });
+    expect(result).toMatchObject({ connections: 3, closedCleanly: 3 });
+    await Promise.all(clients.map((c) => c.closed));
+    expect(clients.map((c) => [c.code, c.reason]).sort()).toEqual([[1001, ''], [1001, ''], [1001, 'you are 0']]);
+  });
+
+  it('with clientTracking: false it cannot see its connections: it stops accepting and reports none', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', clientTracking: false });
+    await withTimeout(once(wss, 'listening'), T, 'listening');
+    const port = (wss.address() as AddressInfo).port;
+    const [c] = await wsClients(port, 1);
+    expect(await wss.shutdown({ timeout: 500 })).toMatchObject({ connections: 0, closedCleanly: 0, terminated: 0 });
+    expect(c!.ws.readyState).toBe(WsClient.OPEN); // untouched: close it yourself
+    c!.ws.close();
+    await c!.closed;
+  });
+
   it('spreads the close frames over the window: the clients\' closes span it, not one moment', async () => {
     const { wss, port } = await portServer();
     const N = 200;
