@@ -18,6 +18,9 @@ export type { ServerStats } from './node/ws/server.js';
 export type { ShutdownOptions, ShutdownResult } from './node/ws/shutdown.js';
 export type { AdmissionOptions, RefusalCounts, RefusalReason } from './node/ws/admission.js';
 export type { HandshakeRate } from './node/ws/rate-limit.js';
+export type {
+  ServerOpenMessage, ServerCloseMessage, HandshakeRefusedMessage, LimitHitMessage, IdleTimeoutMessage, BudgetCloseMessage,
+} from './node/ws/diagnostics-messages.js';
 import { MessageEvent, CloseEvent, ErrorEvent } from './node/ws/events.js';
 export { MessageEvent, CloseEvent, ErrorEvent };
 export { routeWebSocketStreams } from './node/transport/h2-server.js';

@@ -8,7 +8,7 @@ import { connect, type AddressInfo } from 'node:net';
 import http from 'node:http';
 import { once } from 'node:events';
 import { WebSocket as WsClient } from 'ws';
-import { WebSocketServer, type ServerOptions, type VerifyClientInfo } from '../src/index.ts';
+import { WebSocketServer, type ServerCloseMessage, type ServerOptions, type VerifyClientInfo } from '../src/index.ts';
 import { cleanupList, closeHttp, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
 import { T, until, withTimeout } from './helpers/wait.ts';
 
@@ -64,7 +64,7 @@ describe('diagnostics_channel', () => {
       expect(o.address).toBe('127.0.0.1');
       expect((o.request as { url: string }).url).toBe('/');
     }
-    const closes = named(seen, 'server:close');
+    const closes = named(seen, 'server:close') as unknown as ServerCloseMessage[]; // the exported message types
     expect(closes.map((c) => c.code).sort()).toEqual([4000, 4001, 4002, 4003, 4004]);
     expect(closes.map((c) => String(c.reason)).sort()).toEqual(['bye 0', 'bye 1', 'bye 2', 'bye 3', 'bye 4']);
     expect(new Set(closes.map((c) => c.websocket))).toEqual(new Set(opens.map((o) => o.websocket)));
