@@ -317,7 +317,7 @@ describe('wss.shutdown()', () => {
       await Promise.all([...sending.slice(0, 3).map((s) => s.closed), ...moved]);
       await sleep(300);
       sending[3]!.stop();
-      expect(acked.size).toBeGreaterThan(100);
+      expect(acked.size).toBeGreaterThan(20); // 447-525 on a quiet run
       expect(a.broker.metrics()).toMatchObject({ dropped: 0, pendingBytes: 0, subscriptions: 0, connected: false });
       expect(await redisClients()).toBe(clientsBefore - 2); // A's broker let go of its two connections
       const missing = (seen: Set<string>) => [...acked].filter((m) => !seen.has(m));
