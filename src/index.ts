@@ -1,15 +1,15 @@
 // The package root: ws's names and semantics.
-import { WebSocket } from './node/ws/websocket.js';
+import { WebSocket } from './node/ws/default-export.js';
 import { WebSocketServer } from './node/ws/server.js';
 import { createWebSocketStream } from './node/ws/stream.js';
-import { WebSocketStream } from './node/ws/websocket-stream.js';
-import { WebSocketError } from './web/stream-core.js';
 
 export { WebSocket, WebSocketServer, WebSocketServer as Server, createWebSocketStream };
-export type { SendOptions, BinaryType, Data } from './node/ws/websocket.js';
+export type { SendOptions, BinaryType, Data, ClientOptions } from './node/ws/websocket.js';
 export type { ServerOptions, VerifyClientInfo } from './node/ws/server.js';
-export type { ClientOptions } from './node/ws/client.js';
-export type { BroadcastOptions, BackpressurePolicy } from './node/fanout/broadcast.js';
+import type { BroadcastOptions as FanoutOptions } from './node/fanout/broadcast.js';
+/** broadcast()/publish() options, the filter and except typed with our WebSocket. */
+export type BroadcastOptions = FanoutOptions<WebSocket>;
+export type { BackpressurePolicy } from './node/fanout/broadcast.js';
 export type { Broker, BrokerSink } from './core/broker.js';
 export { PerMessageDeflate } from './node/deflate/permessage-deflate.js';
 export { MemoryBudget, clientMemoryBudget } from './core/budget.js';
@@ -27,11 +27,7 @@ export { routeWebSocketStreams } from './node/transport/h2-server.js';
 export { WebSocketStream, type NodeStreamOptions } from './node/ws/websocket-stream.js';
 export { WebSocketError, type WebSocketOpenInfo, type WebSocketCloseInfo, type WebSocketStreamOptions } from './web/stream-core.js';
 
-// As with ws, the default export is the WebSocket class carrying the rest (its
-// namespace, declared in websocket.ts, types them as @types/ws does).
-Object.assign(WebSocket, {
-  WebSocket, WebSocketServer, Server: WebSocketServer, createWebSocketStream, WebSocketStream, WebSocketError,
-  MessageEvent, CloseEvent, ErrorEvent,
-});
+// As with ws, the default export is the WebSocket class carrying the rest, typed
+// with @types/ws's namespace (src/node/ws/default-export.ts).
 export default WebSocket;
 export type RawData = WebSocket.RawData;

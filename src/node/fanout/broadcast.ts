@@ -6,19 +6,37 @@
 import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
 import { headerLength, writeHeader } from '../../codec/encoder.js';
-import { toBuffer, type WebSocket } from '../ws/websocket.js';
+import { toBuffer } from '../transport/to-buffer.js';
+import type { PerMessageDeflate } from '../deflate/permessage-deflate.js';
+
+/**
+ * What fan-out needs of a recipient: its state, its backlog, a way to write a
+ * frame built once and to drop it. The ws door's WebSocket is one; anything
+ * else with these members (another door's connection) can be one too.
+ */
+export interface FanoutMember {
+  readonly readyState: number;
+  /** Its negotiated permessage-deflate, or null: a compressed frame is built once per window size. */
+  _pmd: Pick<PerMessageDeflate, 'threshold' | 'deflateWindowBits'> | null;
+  /** Bytes its socket still holds (this tick's unflushed batch left out). */
+  _backlog(): number;
+  /** Writes a whole frame as it is; false when it could not be sent. */
+  _sendRaw(frame: Buffer, compressed: boolean): boolean;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+}
 
 /** What to do with a recipient whose queued bytes pass maxBackpressure. */
 export type BackpressurePolicy = 'close' | 'skip';
 
-export interface BroadcastOptions {
+export interface BroadcastOptions<M extends FanoutMember = FanoutMember> {
   binary?: boolean;
   /** Compress for recipients that negotiated permessage-deflate (default true, as send()). */
   compress?: boolean;
   /** Only recipients for which this returns true. */
-  filter?: (ws: WebSocket) => boolean;
+  filter?: (ws: M) => boolean;
   /** Leave this socket out (usually the sender). */
-  except?: WebSocket;
+  except?: M;
 }
 
 // 1 MiB default: about 16 s of a busy chat (64 KB/s) or one large message;
@@ -27,10 +45,10 @@ export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
 
 const OPEN = 1;
 
-export class Broadcaster {
+export class Broadcaster<M extends FanoutMember = FanoutMember> {
   readonly maxBackpressure: number;
   readonly policy: BackpressurePolicy;
-  private readonly topics = new Map<string, Set<WebSocket>>();
+  private readonly topics = new Map<string, Set<M>>();
   /** Messages not sent to a recipient because it was over maxBackpressure (policy 'skip'). */
   skipped = 0;
   /** Recipients closed with 1008 because they were over maxBackpressure (policy 'close'). */
@@ -43,7 +61,7 @@ export class Broadcaster {
     this.policy = policy;
   }
 
-  broadcast(recipients: Iterable<WebSocket>, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions): number {
+  broadcast(recipients: Iterable<M>, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions<M>): number {
     const payload = toPayload(data);
     const opcode = (options.binary ?? typeof data !== 'string') ? 2 : 1;
     let plain: Buffer | null = null;
@@ -66,13 +84,13 @@ export class Broadcaster {
     return sent;
   }
 
-  publish(topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions): number {
+  publish(topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions<M>): number {
     const subs = this.topics.get(topic);
     if (!subs || subs.size === 0) return 0;
     return this.broadcast(subs, data, options);
   }
 
-  subscribe(ws: WebSocket, topic: string): void {
+  subscribe(ws: M, topic: string): void {
     let subs = this.topics.get(topic);
     if (!subs) {
       this.topics.set(topic, (subs = new Set()));
@@ -81,7 +99,7 @@ export class Broadcaster {
     subs.add(ws);
   }
 
-  unsubscribe(ws: WebSocket, topic: string): boolean {
+  unsubscribe(ws: M, topic: string): boolean {
     const subs = this.topics.get(topic);
     if (!subs || !subs.delete(ws)) return false;
     if (subs.size === 0) {
@@ -100,7 +118,7 @@ export class Broadcaster {
     return this.topics.keys();
   }
 
-  private deliver(ws: WebSocket, frame: Buffer, compressed: boolean): boolean {
+  private deliver(ws: M, frame: Buffer, compressed: boolean): boolean {
     if (ws.readyState !== OPEN) return false;
     // The backlog is what the socket holds: this tick's unflushed batch is left
     // out (the sender flushes it at 64 KiB), or a fast reader would be dropped

@@ -11,10 +11,11 @@ import { PerMessageDeflate } from '../deflate/permessage-deflate.js';
 import { negotiateResponse } from './client-negotiation.js';
 import { closeOnGoaway, h2StreamTransport } from '../transport/h2.js';
 import { OriginMemo } from '../transport/h2-origin-memo.js';
-import { abortHandshake, type WebSocket } from './websocket.js';
-import { connectionOptions, type ClientOptions } from './client.js';
+import { abortHandshake, type Dialing } from './dialing.js';
+import { connectionOptions, type ClientOptions } from './client-options.js';
 
-type Opts = ClientOptions & Required<Pick<ClientOptions, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout' | 'perMessageDeflate'>>;
+// finishRequest (typed with the caller's connection) is for HTTP/1.1 only: never read here.
+type Opts = ClientOptions<never> & Required<Pick<ClientOptions<never>, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout' | 'perMessageDeflate'>>;
 
 interface Lease { session: ClientHttp2Session; release(): void }
 
@@ -119,7 +120,7 @@ function whenSettled(session: ClientHttp2Session, cb: Settled): void {
 }
 
 /** Opens `ws` over HTTP/2, or calls `fallback` (HTTP/1.1) when the server can't take a WebSocket over it. */
-export function connectHttp2(ws: WebSocket, url: URL, protocols: Set<string>, opts: Opts, fallback: () => void): void {
+export function connectHttp2(ws: Dialing, url: URL, protocols: Set<string>, opts: Opts, fallback: () => void): void {
   const secure = url.protocol === 'wss:';
   const origin = `${secure ? 'https' : 'http'}://${url.host}`;
   const given = typeof opts.http2 === 'object' ? opts.http2 : null;

@@ -2,74 +2,19 @@
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import type { SecureContextOptions } from 'node:tls';
 import { acceptKey, isToken, newKey } from './handshake.js';
 import { formatExtensions } from '../../codec/extension.js';
 import { negotiateResponse } from './client-negotiation.js';
 import { connectHttp2 } from './client-h2.js';
-import type { ClientHttp2Session } from 'node:http2';
 import { PerMessageDeflate, type PerMessageDeflateOptions } from '../deflate/permessage-deflate.js';
-import { abortHandshake, CLOSE_TIMEOUT, type ConnectionOptions, type WebSocket } from './websocket.js';
-import { clientMemoryBudget, type MemoryBudget } from '../../core/budget.js';
-import { clientHeartbeat } from '../../core/heartbeat.js';
-
-export interface ClientOptions extends SecureContextOptions {
-  protocolVersion?: number;
-  handshakeTimeout?: number;
-  headers?: Record<string, string>;
-  origin?: string;
-  followRedirects?: boolean;
-  maxRedirects?: number;
-  maxPayload?: number;
-  perMessageDeflate?: boolean | PerMessageDeflateOptions;
-  skipUTF8Validation?: boolean;
-  autoPong?: boolean;
-  closeTimeout?: number;
-  rejectUnauthorized?: boolean;
-  servername?: string;
-  localAddress?: string;
-  family?: number;
-  agent?: http.Agent;
-  host?: string;
-  auth?: string;
-  timeout?: number;
-  /**
-   * The byte budget this client's held bytes count against: by default one
-   * budget shared by every client of the process (clientMemoryBudget()); null: none.
-   */
-  memoryBudget?: MemoryBudget | null;
-  /** Milliseconds the server may stay silent before we ping, then terminate (0, default: off). */
-  idleTimeout?: number;
-  lookup?: http.RequestOptions['lookup'];
-  /** Opens the TCP/TLS connection instead of net/tls (proxy agents, tests), as in ws. */
-  createConnection?: http.ClientRequestArgs['createConnection'];
-  /** Called with the request instead of `req.end()`: the caller finishes it (ws's option). */
-  finishRequest?: (req: ClientRequest, ws: WebSocket) => void;
-  /** Fills the 4-byte masking key of each frame (ws's option; e.g. zeros for a trusted peer). */
-  generateMask?: (mask: Buffer) => void;
-  allowSynchronousEvents?: boolean;
-  /**
-   * Open over HTTP/2 (RFC 8441): `true` shares one session per origin among
-   * sockets, or pass your own ClientHttp2Session. Falls back to HTTP/1.1 when
-   * the server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
-   */
-  http2?: boolean | ClientHttp2Session;
-}
+import { CLOSE_TIMEOUT } from './connection-options.js';
+import { connectionOptions, type ClientOptions } from './client-options.js';
+import { abortHandshake, type Dialing } from './dialing.js';
 
 // Protocol versions a client may ask for, as in ws (8: the hybi-08 draft, same framing).
 const PROTOCOL_VERSIONS = [8, 13];
 
-/** The connection's options from a client's (the same over HTTP/1.1 and HTTP/2). */
-export function connectionOptions(opts: ClientOptions & Required<Pick<ClientOptions, 'maxPayload' | 'skipUTF8Validation' | 'autoPong' | 'closeTimeout'>>): ConnectionOptions {
-  return {
-    maxPayload: opts.maxPayload, skipUTF8Validation: opts.skipUTF8Validation, autoPong: opts.autoPong, closeTimeout: opts.closeTimeout,
-    budget: opts.memoryBudget === undefined ? clientMemoryBudget() : opts.memoryBudget,
-    heartbeat: opts.idleTimeout ? clientHeartbeat(opts.idleTimeout) : null,
-    generateMask: opts.generateMask,
-  };
-}
-
-export function connectClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions, redirects = 0,
+export function connectClient<W extends Dialing>(ws: W, address: string | URL, protocols: string[], options: ClientOptions<W>, redirects = 0,
   original?: { host: string; secure: boolean }): void {
   const opts = {
     protocolVersion: 13, maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false, perMessageDeflate: true as boolean | PerMessageDeflateOptions,

@@ -3,7 +3,7 @@
 // unchanged in Node. The connection class extends WebSocketEventTarget.
 import { EventEmitter } from 'node:events';
 
-export class WsEvent {
+export class Event {
   readonly type: string;
   /** The WebSocket that fired the event (typed loosely, as @types/ws users read it as one). */
   target: any;
@@ -18,7 +18,7 @@ export class WsEvent {
 /** What a message event carries: text as a string, binary per binaryType. */
 export type MessageData = string | Buffer | ArrayBuffer | Buffer[] | Blob;
 
-export class MessageEvent extends WsEvent {
+export class MessageEvent extends Event {
   readonly data: MessageData;
   constructor(type: string, init: { data?: unknown } = {}, target?: unknown) {
     super(type, target ?? null);
@@ -26,7 +26,7 @@ export class MessageEvent extends WsEvent {
   }
 }
 
-export class CloseEvent extends WsEvent {
+export class CloseEvent extends Event {
   readonly code: number;
   readonly reason: string;
   readonly wasClean: boolean;
@@ -38,7 +38,7 @@ export class CloseEvent extends WsEvent {
   }
 }
 
-export class ErrorEvent extends WsEvent {
+export class ErrorEvent extends Event {
   readonly error: unknown;
   readonly message: string;
   constructor(type: string, init: { error?: unknown; message?: string } = {}, target?: unknown) {
@@ -48,9 +48,9 @@ export class ErrorEvent extends WsEvent {
   }
 }
 
-export type EventListenerLike = ((event: WsEvent) => void) | { handleEvent(event: WsEvent): void };
+export type EventListenerLike = ((event: Event) => void) | { handleEvent(event: Event): void };
 /** A handler for one event type (onmessage gets MessageEvents, ...). */
-export type EventHandler<E extends WsEvent> = ((event: E) => void) | { handleEvent(event: E): void };
+export type EventHandler<E extends Event> = ((event: E) => void) | { handleEvent(event: E): void };
 
 /** Marks the wrappers addEventListener registers, so removeEventListener and onX find them. */
 export const kListener = Symbol('wasmsocket.listener');
@@ -73,8 +73,8 @@ export abstract class WebSocketEventTarget extends EventEmitter {
   /** CloseEvent.wasClean for the close being reported. */
   protected abstract _wasClean(): boolean;
 
-  get onopen(): EventHandler<WsEvent> | null { return this._getOn('open'); }
-  set onopen(h: EventHandler<WsEvent> | null) { this._setOn('open', h); }
+  get onopen(): EventHandler<Event> | null { return this._getOn('open'); }
+  set onopen(h: EventHandler<Event> | null) { this._setOn('open', h); }
   get onmessage(): EventHandler<MessageEvent> | null { return this._getOn('message') as EventHandler<MessageEvent> | null; }
   set onmessage(h: EventHandler<MessageEvent> | null) { this._setOn('message', h as EventListenerLike | null); }
   get onerror(): EventHandler<ErrorEvent> | null { return this._getOn('error') as EventHandler<ErrorEvent> | null; }
@@ -100,7 +100,7 @@ export abstract class WebSocketEventTarget extends EventEmitter {
     }
   }
 
-  dispatchEvent(event: WsEvent): boolean {
+  dispatchEvent(event: Event): boolean {
     for (const l of this.listeners(event.type) as Wrapped[]) if (l[kListener]) call(l[kListener], this, event);
     return true;
   }
@@ -124,7 +124,7 @@ export abstract class WebSocketEventTarget extends EventEmitter {
     let fn: (...args: unknown[]) => void;
     const self = this;
     switch (type) {
-      case 'open': fn = function onOpen() { call(handler, self, new WsEvent('open', self)); }; break;
+      case 'open': fn = function onOpen() { call(handler, self, new Event('open', self)); }; break;
       case 'message': fn = function onMessage(data: unknown, isBinary: unknown) {
         call(handler, self, new MessageEvent('message', { data: isBinary ? data : String(data) }, self));
       }; break;
@@ -143,7 +143,7 @@ export abstract class WebSocketEventTarget extends EventEmitter {
   }
 }
 
-function call(handler: EventListenerLike, thisArg: unknown, event: WsEvent): void {
+function call(handler: EventListenerLike, thisArg: unknown, event: Event): void {
   if (typeof handler === 'object' && handler !== null && typeof handler.handleEvent === 'function') handler.handleEvent.call(handler, event);
-  else (handler as (e: WsEvent) => void).call(thisArg, event);
+  else (handler as (e: Event) => void).call(thisArg, event);
 }

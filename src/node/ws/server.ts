@@ -10,7 +10,8 @@ import type { Socket, AddressInfo } from 'node:net';
 import { acceptKey, httpError, isValidKey, parseSubprotocols, tokens } from './handshake.js';
 import { parseExtensions, formatExtensions } from '../../codec/extension.js';
 import { PerMessageDeflate, type PerMessageDeflateOptions } from '../deflate/permessage-deflate.js';
-import { CLOSE_TIMEOUT, WebSocket } from './websocket.js';
+import { WebSocket } from './websocket.js';
+import { CLOSE_TIMEOUT } from './connection-options.js';
 import { Broadcaster, toPayload, type BroadcastOptions, type BackpressurePolicy } from '../fanout/broadcast.js';
 import { MemoryBudget, type BudgetEvent } from '../../core/budget.js';
 import { Heartbeat } from '../../core/heartbeat.js';
@@ -131,7 +132,7 @@ export class WebSocketServer extends EventEmitter {
   private _state = RUNNING;
   private _removeListeners: (() => void) | null = null;
   private _shouldEmitClose = false;
-  /** @internal */ readonly _broadcaster: Broadcaster;
+  /** @internal */ readonly _broadcaster: Broadcaster<WebSocket>;
   /** @internal */ readonly _budget: MemoryBudget;
   /** @internal */ readonly _heartbeat: Heartbeat | null;
   private _broker: Broker | null = null;
@@ -154,7 +155,7 @@ export class WebSocketServer extends EventEmitter {
     this.options = opts;
     // As ws: no set at all without tracking (typed as ws's @types declare it).
     this.clients = opts.clientTracking ? new Set() : undefined as unknown as Set<WebSocket>;
-    this._broadcaster = new Broadcaster(opts.maxBackpressure, opts.backpressurePolicy);
+    this._broadcaster = new Broadcaster<WebSocket>(opts.maxBackpressure, opts.backpressurePolicy);
     this._budget = opts.memoryBudget ?? new MemoryBudget(opts.maxBufferedBytes);
     if (!opts.memoryBudget) this._budget.onExceeded = (ws, event) => this.emit('budgetExceeded', ws, event);
     this._heartbeat = opts.idleTimeout ? new Heartbeat(opts.idleTimeout) : null;
@@ -546,7 +547,7 @@ export class WebSocketServer extends EventEmitter {
    * Sends one message to every open client, framed once, and for permessage-deflate
    * peers compressed once (per window size). Returns the number of recipients.
    */
-  broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
+  broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions<WebSocket> = {}): number {
     if (this._broker === null) return this._broadcaster.broadcast(this.clients ?? NO_CLIENTS, data, options);
     return this._brokered(null, data, options);
   }
@@ -555,7 +556,7 @@ export class WebSocketServer extends EventEmitter {
    * Sends one message to every subscriber of `topic`, framed once. With a broker
    * it also reaches the subscribers on every other process sharing the broker.
    */
-  publish(topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions = {}): number {
+  publish(topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions<WebSocket> = {}): number {
     if (this._broker === null) return this._broadcaster.publish(topic, data, options);
     return this._brokered(topic, data, options);
   }
@@ -581,7 +582,7 @@ export class WebSocketServer extends EventEmitter {
     return this;
   }
 
-  private _brokered(topic: string | null, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions): number {
+  private _brokered(topic: string | null, data: string | Buffer | ArrayBuffer | ArrayBufferView, options: BroadcastOptions<WebSocket>): number {
     const payload = toPayload(data);
     const binary = options.binary ?? typeof data !== 'string';
     const local = { ...options, binary };

@@ -2,8 +2,7 @@
 // and the server side (`WebSocketStream.from(ws)` on a 'connection'). Reading
 // pauses the socket (ws.pause) while the readable's queue is full; a write
 // resolves when send()'s callback says the frame went to the kernel.
-import { WebSocket, type Data } from './websocket.js';
-import type { ClientOptions } from './client.js';
+import { WebSocket, type ClientOptions, type Data } from './websocket.js';
 import {
   WebSocketError, WebSocketStreamCore, webSocketUrl, type MessageSink, type MessageSource, type SourceOpener, type WebSocketStreamOptions,
 } from '../../web/stream-core.js';

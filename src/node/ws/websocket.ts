@@ -12,12 +12,14 @@ import { Protocol, CONNECTING, OPEN, CLOSING, CLOSED, type ProtocolHost } from '
 import { Sender, readEnded, readStarted, type WriteCallback } from '../transport/sender.js';
 import { WebSocketEventTarget } from './events.js';
 import type { PerMessageDeflate } from '../deflate/permessage-deflate.js';
-import { connectClient, type ClientOptions } from './client.js';
+import { connectClient } from './client.js';
+import type { ClientOptions as DialOptions } from './client-options.js';
+import { CLOSE_TIMEOUT, type ConnectionOptions } from './connection-options.js';
+import { abortHandshake } from './dialing.js';
 import type { Broadcaster } from '../fanout/broadcast.js';
 import type { Transport } from '../transport/transport.js';
 import { directReadStats, transportFor } from '../transport/net.js';
-import type { MemoryBudget } from '../../core/budget.js';
-import type { Heartbeat } from '../../core/heartbeat.js';
+import { toBuffer } from '../transport/to-buffer.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 export type Data = Buffer | ArrayBuffer | Buffer[] | Blob;
@@ -38,19 +40,8 @@ export interface WebSocketEvents {
 
 export interface SendOptions { binary?: boolean; compress?: boolean; fin?: boolean; mask?: boolean }
 
-export interface ConnectionOptions {
-  /** Client only: fills each frame's 4-byte masking key (ws's `generateMask`). */
-  generateMask?: (mask: Buffer) => void;
-  maxPayload: number;
-  skipUTF8Validation: boolean;
-  autoPong: boolean;
-  closeTimeout: number;
-  allowSynchronousEvents?: boolean;
-  /** The byte budget this connection's held bytes count against (budget.ts). */
-  budget?: MemoryBudget | null;
-  /** The idle timeout / heartbeat watching this connection (heartbeat.ts). */
-  heartbeat?: Heartbeat | null;
-}
+/** ws's client options, finishRequest called with the WebSocket. */
+export type ClientOptions = DialOptions<WebSocket>;
 
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10;
@@ -58,22 +49,7 @@ const EMPTY = Buffer.alloc(0);
 const kWs = Symbol('wasmsocket.websocket');
 const NOOP = (): void => {};
 
-/** Default close timeout: how long we wait for the peer's close frame / TCP close (ws's 30 s). */
-export const CLOSE_TIMEOUT = 30_000;
-
 type SocketWithWs = Duplex & { [kWs]?: WebSocket };
-
-/** Any binary send() accepts, as one Buffer (a view where possible, no copy). */
-export function toBuffer(data: Exclude<SendData, Blob | number | string>): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) {
-    // ws's 'fragments' binaryType hands out Buffer[]: echoing it sends the bytes.
-    return data.every((d) => Buffer.isBuffer(d)) ? Buffer.concat(data as Buffer[]) : Buffer.from(data as number[]);
-  }
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data as unknown as Uint8Array);
-}
 
 // What the connection core asks of this door and of the socket under it (one
 // small object per connection; the core's events arrive here in the peer's order).
@@ -153,7 +129,7 @@ export class WebSocket extends WebSocketEventTarget {
   /** @internal */ _extensions = '';
   /** @internal */ _pmd: PerMessageDeflate | null = null;
   /** @internal */ _url = '';
-  /** @internal The server's fan-out, for subscribe()/publish(). */ _broadcaster: Broadcaster | null = null;
+  /** @internal The server's fan-out, for subscribe()/publish(). */ _broadcaster: Broadcaster<WebSocket> | null = null;
   private _topics: Set<string> | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
   private _sender: Sender | null = null;
@@ -722,25 +698,6 @@ for (const name of ['onclose', 'onerror', 'onmessage', 'onopen']) {
   Object.defineProperty(WebSocket.prototype, name, { ...desc, enumerable: true, configurable: true });
 }
 
-/** @internal Fails a connection still in CONNECTING: error, then close (as the browser does). */
-export function abortHandshake(ws: WebSocket, message: string, ErrorType: ErrorConstructor = Error): void {
-  ws._readyState = CLOSING;
-  const err = new ErrorType(message);
-  const req = ws._req;
-  if (req) {
-    ws._req = null;
-    req.destroy();
-    // After a complete response (unexpected-response) the socket may be kept
-    // alive for the agent: as ws, it is closed with the request.
-    if (req.socket && !req.socket.destroyed) req.socket.destroy();
-  }
-  if (ws._socket) (ws._transport ?? transportFor(ws._socket)).abort(ws._socket);
-  process.nextTick(() => {
-    ws._emitError(err);
-    ws._emitClose();
-  });
-}
-
 // Set while a direct read is shown to wire taps as a 'data' event: our own
 // 'data' listener must not decode those bytes a second time.
 let tapping = false;
@@ -799,51 +756,4 @@ function socketOnError(this: SocketWithWs): void {
   this.on('error', NOOP);
   ws._p.state = CLOSING;
   ws._transport!.abort(this);
-}
-
-// ---- the names @types/ws declares on its default export ----
-// `import WebSocket from 'wasmsocket'` (and `require('wasmsocket')`) is the class
-// carrying this namespace, so programs typed against @types/ws compile unchanged:
-// WebSocket.RawData, WebSocket.ClientOptions, WebSocket.Server, ...
-type WebSocketInstance = WebSocket;
-type WebSocketClass = typeof WebSocket;
-// Module-level names for the namespace's members (a member may not name itself).
-type WsClientOptions = import('./client.js').ClientOptions;
-type WsServerOptions = import('./server.js').ServerOptions;
-type WsPerMessageDeflateOptions = import('../deflate/permessage-deflate.js').PerMessageDeflateOptions;
-type WsVerifySync = import('./server.js').VerifyClientSync;
-type WsVerifyAsync = import('./server.js').VerifyClientAsync;
-type WsEventT = import('./events.js').WsEvent;
-type WsMessageEvent = import('./events.js').MessageEvent;
-type WsCloseEvent = import('./events.js').CloseEvent;
-type WsErrorEvent = import('./events.js').ErrorEvent;
-type WsServerClass = typeof import('./server.js').WebSocketServer;
-type WsServerInstance = import('./server.js').WebSocketServer;
-type WsCreateStream = typeof import('./stream.js').createWebSocketStream;
-
-export declare namespace WebSocket {
-  type RawData = Buffer | ArrayBuffer | Buffer[];
-  /** What a message event carries: text as a string, binary per binaryType (a Blob with 'blob'). */
-  type Data = string | Buffer | ArrayBuffer | Buffer[] | Blob;
-  type CertMeta = string | string[] | Buffer | Buffer[];
-  type ClientOptions = WsClientOptions;
-  type ServerOptions = WsServerOptions;
-  type PerMessageDeflateOptions = WsPerMessageDeflateOptions;
-  type VerifyClientCallbackSync = WsVerifySync;
-  type VerifyClientCallbackAsync = WsVerifyAsync;
-  type FinishRequestCallback = (request: ClientRequest, websocket: WebSocketInstance) => void;
-  type Event = WsEventT;
-  type MessageEvent = WsMessageEvent;
-  type CloseEvent = WsCloseEvent;
-  type ErrorEvent = WsErrorEvent;
-  interface WebSocketEventMap { open: WsEventT; error: WsErrorEvent; close: WsCloseEvent; message: WsMessageEvent }
-  interface EventListenerOptions { once?: boolean | undefined }
-  interface AddressInfo { address: string; family: string; port: number }
-  const WebSocket: WebSocketClass;
-  type WebSocket = WebSocketInstance;
-  const WebSocketServer: WsServerClass;
-  type WebSocketServer = WsServerInstance;
-  const Server: WsServerClass;
-  type Server = WsServerInstance;
-  const createWebSocketStream: WsCreateStream;
 }
