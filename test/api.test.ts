@@ -1313,6 +1313,24 @@ describe('CommonJS contract (dist/index.cjs)', () => {
     });
   });
 
+  it('plain events (open) are instances of a class named Event, the base of MessageEvent/CloseEvent/ErrorEvent, as in ws', async () => {
+    const out = await runCjs(`
+      const WebSocket = require('./dist/index.cjs');
+      const wss = new WebSocket.Server({ port: 0, host: '127.0.0.1' }, () => {
+        const c = new WebSocket('ws://127.0.0.1:' + wss.address().port);
+        c.onopen = (e) => {
+          const Base = Object.getPrototypeOf(WebSocket.MessageEvent);
+          console.log(JSON.stringify({
+            open: e.constructor.name, type: e.type, base: Base.name, isBase: e instanceof Base,
+            subclasses: [WebSocket.CloseEvent, WebSocket.ErrorEvent].map((k) => Object.getPrototypeOf(k) === Base),
+          }));
+          c.close();
+          wss.close();
+        };
+      });`);
+    expect(JSON.parse(out)).toEqual({ open: 'Event', type: 'open', base: 'Event', isBase: true, subclasses: [true, true] });
+  });
+
   it('a CJS script starts a server and echoes to the ws client and to our own CJS client', async () => {
     const out = await runCjs(`
       const WebSocket = require('./dist/index.cjs');
