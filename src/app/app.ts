@@ -1,7 +1,6 @@
 // uWebSockets.js's TemplatedApp for plain HTTP and the WebSocket upgrade, on
 // any runtime's listener (the Platform: Node's TCP handles or net.Server here,
 // later Deno.listen / Bun.listen). No Node imports.
-import { encodeClosePayload } from '../codec/close.js';
 import { RequestHead } from './http-head.js';
 import { HttpConnection, type HttpApp } from './http-connection.js';
 import type { HttpRequest } from './http-request.js';
@@ -10,6 +9,7 @@ import { Router } from './router.js';
 import { handshake, isValidKey } from './upgrade.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import type { Wire, WireOwner } from './wire.js';
+import { WebSocket, DEFAULT_MAX_PAYLOAD_LENGTH, type SocketBehavior } from './websocket.js';
 
 /** What the App needs from its runtime. */
 export interface Platform {
@@ -32,17 +32,10 @@ export interface AppOptions {
 
 export type HttpHandler = (res: HttpResponse, req: HttpRequest) => void;
 
-/** The part of uWS.js's WebSocketBehavior this foundation reads (the WebSocket side is not here yet). */
-export interface WebSocketBehavior<UserData = unknown> {
+/** uWS.js's WebSocketBehavior: the options and handlers this App reads (README says which are not yet). */
+export interface WebSocketBehavior<UserData = unknown> extends SocketBehavior {
   compression?: number;
-  maxPayloadLength?: number;
-  idleTimeout?: number;
-  maxBackpressure?: number;
   upgrade?: (res: HttpResponse, req: HttpRequest, context: WebSocketContext) => void;
-  open?: (ws: unknown) => void;
-  message?: (ws: unknown, message: ArrayBuffer, isBinary: boolean) => void;
-  close?: (ws: unknown, code: number, message: ArrayBuffer) => void;
-  [handler: string]: unknown;
   /** @internal */ _userData?: UserData;
 }
 
@@ -189,35 +182,15 @@ export class TemplatedApp implements HttpApp {
     if (!(context instanceof WebSocketContext)) throw new TypeError('res.upgrade() needs the context the upgrade handler was given');
     // Headers the handler wrote after writeStatus('101 Switching Protocols') go into the 101.
     const extra = res._head.startsWith('HTTP/1.1 ') ? res._head.slice(res._head.indexOf('\r\n') + 2) : res._head;
-    const hs = handshake((k) => this.platform.acceptKey(k), key, protocol, extensions, context.behavior.compression ?? 0, extra);
+    const behavior = context.behavior;
+    const hs = handshake((k) => this.platform.acceptKey(k), key, protocol, extensions, behavior.compression ?? 0,
+      behavior.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH, extra);
     const wire = conn.wire;
     wire.write(hs.head);
     this.connections.delete(conn);
-    const held = conn.takeHeld();
-    wire.owner = new WebSocketNotYet(wire);
-    if (held !== null && held.length > 0) wire.owner.onData(held, 0, held.length);
-    void userData;
+    new WebSocket(wire, behavior as SocketBehavior, userData, hs.deflate)._open(conn.takeHeld());
   }
 
   /** HttpApp: a connection closed or upgraded. */
   forget(conn: HttpConnection): void { this.connections.delete(conn); }
-}
-
-// The seam where the WebSocket side (open/message/close on the shared
-// connection core, src/core/protocol.ts) takes the connection after the 101.
-// Until it lands, the connection is closed cleanly: a close frame 1011 with
-// the reason, then FIN; nothing the peer sends is read.
-class WebSocketNotYet implements WireOwner {
-  constructor(private readonly wire: Wire) {
-    const payload = encodeClosePayload(1011, 'wasmsocket/app: the WebSocket side is not implemented yet');
-    const frame = new Uint8Array(2 + payload.length);
-    frame[0] = 0x88;
-    frame[1] = payload.length;
-    frame.set(payload, 2);
-    wire.write(frame);
-    wire.end();
-  }
-  onData(): void { /* nothing is read after the close frame */ }
-  onEnd(): void { this.wire.close(); }
-  onClose(): void { /* closed */ }
 }

@@ -14,6 +14,7 @@ class NetWire extends Wire {
     if (this.queued !== null) for (const c of this.queued) n += typeof c === 'string' ? c.length : c.byteLength;
     return n;
   }
+  backpressure(): number { return this.socket.writableLength; }
   remoteAddress(): string { return this.socket.remoteAddress ?? ''; }
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }
@@ -43,6 +44,7 @@ export function listenNet(req: ListenRequest, cb: (acceptor: Acceptor | Error) =
     wire.owner = req.onConnection(wire);
     socket.on('data', (b: Uint8Array) => { if (!wire.isClosed) Wire.read(wire, b, 0, b.length); });
     socket.on('end', () => wire.owner?.onEnd());
+    socket.on('drain', () => wire.owner?.onDrain?.());
     socket.on('error', () => wire.close());
     socket.on('close', () => {
       wire.close();

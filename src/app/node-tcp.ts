@@ -99,6 +99,8 @@ class TcpWire extends Wire {
     return n;
   }
 
+  backpressure(): number { return this.inFlight; }
+
   remoteAddress(): string {
     const out: { address?: string } = {};
     this.handle.getpeername(out);
@@ -161,8 +163,9 @@ function onWritten(this: WriteReq, status: number): void {
   const wire = this.wire!;
   this.chunks = null;
   this.wire = null;
-  if (status < 0) wire.close();
-  else wire.written = wire.handle.writeQueueSize;
+  if (status < 0) { wire.close(); return; }
+  wire.written = wire.handle.writeQueueSize;
+  if (wire.handle.writeQueueSize === 0) wire.owner?.onDrain?.();
 }
 
 function onShutdown(this: ShutdownReq): void {

@@ -1,11 +1,10 @@
 // The 101 Switching Protocols that res.upgrade() writes (RFC 6455 §4.2.2), with
-// permessage-deflate negotiated per the route's compression option through the
-// codec's negotiation (RFC 7692 §5: a header we cannot honour is declined, the
-// connection goes on uncompressed). No Node imports: the accept value's SHA-1
+// permessage-deflate negotiated per the route's compression option by the
+// codec's MessageDeflate (RFC 7692 §5: a header we cannot honour is declined,
+// the connection goes on uncompressed). No Node imports: the accept value's SHA-1
 // comes from the platform.
-import { parseExtensions, formatExtensions } from '../codec/extension.js';
-import { acceptAsServer, type PerMessageDeflateParams } from '../codec/deflate-params.js';
-import { negotiationFor } from './compression.js';
+import { MessageDeflate } from '../codec/permessage-deflate.js';
+import { SHARED_COMPRESSOR, negotiationFor } from './compression.js';
 
 /** A Sec-WebSocket-Key is the base64 of 16 bytes (RFC 6455 §4.1). */
 const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
@@ -16,8 +15,8 @@ export function isValidKey(key: string): boolean { return KEY.test(key); }
 export interface Handshake {
   /** The response head to write. */
   head: string;
-  /** The permessage-deflate parameters agreed, or null. */
-  deflate: PerMessageDeflateParams | null;
+  /** permessage-deflate for the connection, or null (not asked for, or declined). */
+  deflate: MessageDeflate | null;
   /** The subprotocol chosen ('' for none). */
   protocol: string;
 }
@@ -25,11 +24,12 @@ export interface Handshake {
 /**
  * The 101 for `key`, choosing the first of `protocol`'s comma-separated
  * subprotocols (uWS.js takes the first too) and answering `extensions` per
- * `compression`. `extraHeaders` are the lines the handler wrote before upgrading.
- * Throws on a key that is not one.
+ * `compression` (the codec's MessageDeflate negotiates; messages up to
+ * `maxPayload` inflated). `extraHeaders` are the lines the handler wrote
+ * before upgrading. Throws on a key that is not one.
  */
 export function handshake(acceptKey: (key: string) => string, key: string, protocol: string, extensions: string, compression: number,
-  extraHeaders = ''): Handshake {
+  maxPayload: number, extraHeaders = ''): Handshake {
   key = key.trim();
   if (!isValidKey(key)) throw new TypeError('Invalid Sec-WebSocket-Key');
   let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
@@ -38,14 +38,16 @@ export function handshake(acceptKey: (key: string) => string, key: string, proto
     if (!TOKEN.test(chosen)) throw new TypeError(`Invalid subprotocol: ${chosen}`);
     head += `Sec-WebSocket-Protocol: ${chosen}\r\n`;
   }
-  let deflate: PerMessageDeflateParams | null = null;
+  let deflate: MessageDeflate | null = null;
   const negotiation = negotiationFor(compression);
   if (negotiation !== null && extensions !== '') {
-    try {
-      const offers = parseExtensions(extensions)['permessage-deflate'];
-      if (offers !== undefined) deflate = acceptAsServer(offers, negotiation);
-    } catch { /* declined: no offer we can honour, or a header that does not parse */ }
-    if (deflate !== null) head += `Sec-WebSocket-Extensions: ${formatExtensions({ 'permessage-deflate': [deflate] })}\r\n`;
+    // Every message the App compresses is asked for by send(..., compress): no size threshold.
+    const pmd = new MessageDeflate({ ...negotiation, isServer: true, maxPayload, threshold: 0, sharedCompressor: (compression & 0xff) === SHARED_COMPRESSOR });
+    const answer = pmd.acceptOffers(extensions);
+    if (answer !== null) {
+      deflate = pmd;
+      head += `Sec-WebSocket-Extensions: ${answer}\r\n`;
+    }
   }
   return { head: head + extraHeaders + '\r\n', deflate, protocol: chosen };
 }

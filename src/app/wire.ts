@@ -10,6 +10,8 @@ export interface WireOwner {
   onEnd(): void;
   /** The connection is closed (by either side); called once. */
   onClose(): void;
+  /** Writes that had to wait for the kernel are all written (after backpressure() was non-zero). */
+  onDrain?(): void;
 }
 
 export type Chunk = Uint8Array | string;
@@ -76,6 +78,15 @@ export abstract class Wire {
 
   /** Bytes written but not yet taken by the kernel, plus this turn's queue. */
   abstract bufferedAmount(): number;
+  /** Bytes handed to the transport that the kernel has not taken yet (this turn's queue not counted). */
+  backpressure(): number { return this.bufferedAmount() - this.queuedBytes(); }
+
+  /** Bytes of this turn's queue (strings counted by their length). */
+  protected queuedBytes(): number {
+    let n = 0;
+    if (this.queued !== null) for (const c of this.queued) n += typeof c === 'string' ? c.length : c.byteLength;
+    return n;
+  }
   /** The peer's address as text ("127.0.0.1", "::1"). */
   abstract remoteAddress(): string;
   /** Stops / restarts reading (a peer sending faster than we answer). */

@@ -1,0 +1,239 @@
+// uWebSockets.js's WebSocket on the shared connection core (src/core/protocol.ts):
+// the core owns the frames, the closing handshake, limits and inflate order;
+// this file is the door: the behavior's handlers, sends framed into the wire's
+// corked writes, send()'s status (1 sent, 0 sent with backpressure, 2 dropped
+// past maxBackpressure), end()/close(), and lent messages. No Node imports.
+//
+// Lent messages: a handler gets an ArrayBuffer that is detached when it
+// returns (uWS.js neuters its own the same way), so a view kept past the
+// handler reads as empty and new views of it throw, instead of showing the
+// next message (uWS.js issue #535). Copy what you keep.
+import { Protocol, OPEN, type Inflater, type ProtocolHost } from '../core/protocol.js';
+import { headerLength, writeHeader } from '../codec/encoder.js';
+import { encodeClosePayload } from '../codec/close.js';
+import type { MessageDeflate } from '../codec/permessage-deflate.js';
+import type { ProtocolError } from '../codec/errors.js';
+import { bytesOf, type RecognizedString } from './http-response.js';
+import type { Wire, WireOwner } from './wire.js';
+
+export const SUCCESS = 1, BACKPRESSURE = 0, DROPPED = 2;
+const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9;
+
+/** uWS.js's defaults: 16 KiB messages, 64 KiB of backpressure. */
+export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024;
+export const DEFAULT_MAX_BACKPRESSURE = 64 * 1024;
+
+/** The handlers and options of a route, as this door reads them. */
+export interface SocketBehavior {
+  maxPayloadLength?: number;
+  maxBackpressure?: number;
+  closeOnBackpressureLimit?: boolean;
+  open?: (ws: WebSocket) => void;
+  message?: (ws: WebSocket, message: ArrayBuffer, isBinary: boolean) => void;
+  drain?: (ws: WebSocket) => void;
+  ping?: (ws: WebSocket, message: ArrayBuffer) => void;
+  pong?: (ws: WebSocket, message: ArrayBuffer) => void;
+  close?: (ws: WebSocket, code: number, message: ArrayBuffer) => void;
+}
+
+const CLOSED_ACCESS = 'Invalid access of closed uWS.WebSocket/SSLWebSocket.';
+const EMPTY = new Uint8Array(0);
+
+// Detaches a lent ArrayBuffer (ArrayBuffer.prototype.transfer where the runtime
+// has it, Node >= 21; structuredClone's transfer elsewhere: both move, no copy).
+const transfer = (ArrayBuffer.prototype as { transfer?: () => ArrayBuffer }).transfer;
+function detach(ab: ArrayBuffer): void {
+  if (transfer !== undefined) transfer.call(ab);
+  else structuredClone(ab, { transfer: [ab] });
+}
+
+// The ArrayBuffer to lend for `data`: its own when `owned` (the decoder copies
+// each whole message into fresh bytes of its exact size) and it spans it;
+// else a copy (a shared empty array, an inflater's output, a close reason).
+function lendable(data: Uint8Array, owned: boolean): ArrayBuffer {
+  if (data.byteLength === 0) return new ArrayBuffer(0);
+  return owned && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
+    ? data.buffer : data.slice().buffer as ArrayBuffer;
+}
+
+export class WebSocket implements WireOwner {
+  [key: string]: unknown;
+  /** @internal */ readonly _protocol = new Protocol();
+  /** @internal The close handler ran: every method throws from here on. */ _closed = false;
+  private closeTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** @internal */
+  constructor(readonly _wire: Wire, readonly _behavior: SocketBehavior, private readonly userData: unknown,
+    private readonly deflate: MessageDeflate | null) {}
+
+  /** @internal After the 101 is queued: the socket takes the wire and opens. */
+  _open(first: Uint8Array | null): void {
+    const inflater: Inflater | null = this.deflate === null ? null : {
+      inflateSync: (data) => this.deflate!.decompress(data),
+      inflate: (data, done) => { try { done(null, this.deflate!.decompress(data)); } catch (e) { done(e as Error); } },
+      inflatingBytes: 0,
+    };
+    this._protocol.open(new Host(this), {
+      isServer: true,
+      maxPayload: this._behavior.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH,
+      inflater,
+    });
+    this._wire.owner = this;
+    // uWS.js's older examples read userData's fields on the socket itself (ws.url); getUserData() is the current way.
+    if (typeof this.userData === 'object' && this.userData !== null) Object.assign(this, this.userData);
+    this._behavior.open?.(this);
+    if (first !== null && first.length > 0 && !this._closed) this.onData(first, 0, first.length);
+  }
+
+  private check(): void { if (this._closed) throw new Error(CLOSED_ACCESS); }
+
+  // ---- the API ----
+
+  /** Sends a message: 1 sent, 0 sent but queued behind backpressure, 2 dropped (past maxBackpressure). */
+  send(message: RecognizedString, isBinary = false, compress = false): number {
+    this.check();
+    return this.sendFrame(isBinary ? OP_BINARY : OP_TEXT, bytesOf(message), compress);
+  }
+
+  /** Sends a ping; the status as send()'s. */
+  ping(message: RecognizedString = EMPTY): number {
+    this.check();
+    const b = bytesOf(message);
+    if (b.byteLength > 125) throw new RangeError('A ping carries at most 125 bytes');
+    return this.sendFrame(OP_PING, b, false);
+  }
+
+  /** Starts the closing handshake with `code` and `shortMessage` (none: an empty close frame); the close handler runs now. */
+  end(code?: number, shortMessage?: RecognizedString): void {
+    this.check();
+    let reason = shortMessage === undefined ? EMPTY : bytesOf(shortMessage);
+    if (reason.byteLength > 123) reason = reason.subarray(0, 123);
+    this._protocol.closeWith(code === undefined || code === 0 ? EMPTY : encodeClosePayload(code, reason));
+    this.closed(code === undefined || code === 0 ? 1005 : code, reason);
+  }
+
+  /** Closes the connection now, without a close frame; the close handler runs now (code 1006). */
+  close(): void {
+    this.check();
+    this._protocol.terminate();
+    this.closed(1006, EMPTY);
+  }
+
+  /** Runs `cb` with this socket's writes corked (they leave in one write when it returns). */
+  cork(cb: () => void): this {
+    this.check();
+    this._wire.cork(cb);
+    return this;
+  }
+
+  /** Bytes sent and not yet taken by the kernel (this turn's corked writes included). */
+  getBufferedAmount(): number { this.check(); return this._wire.bufferedAmount(); }
+
+  /** The userData given to res.upgrade(). */
+  getUserData(): unknown { this.check(); return this.userData; }
+
+  /** The peer's IP address as text, in an ArrayBuffer (uWS.js's type). */
+  getRemoteAddressAsText(): ArrayBuffer {
+    this.check();
+    return new TextEncoder().encode(this._wire.remoteAddress()).buffer as ArrayBuffer;
+  }
+
+  private sendFrame(opcode: number, payload: Uint8Array, compress: boolean): number {
+    if (this._protocol.state !== OPEN) return DROPPED;
+    const max = this._behavior.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
+    if (max > 0 && this._wire.bufferedAmount() > max) {
+      if (this._behavior.closeOnBackpressureLimit) this.close();
+      return DROPPED;
+    }
+    let rsv1 = false;
+    if (compress && this.deflate !== null && opcode !== OP_PING && payload.byteLength > 0) {
+      payload = this.deflate.compress(payload);
+      rsv1 = true;
+    }
+    this._writeFrame(opcode, payload, rsv1);
+    return this._wire.backpressure() > 0 ? BACKPRESSURE : SUCCESS;
+  }
+
+  /** @internal One copy: header and payload in one chunk of this turn's write (the payload may be a lent message). */
+  _writeFrame(opcode: number, payload: Uint8Array, rsv1: boolean): void {
+    const n = payload.byteLength, h = headerLength(n, false);
+    const frame = new Uint8Array(h + n);
+    writeHeader(frame, 0, opcode, n, true, rsv1, -1);
+    frame.set(payload, h);
+    this._wire.write(frame);
+  }
+
+  // The close handler, once; the socket is unusable from here on.
+  private closed(code: number, reason: Uint8Array): void {
+    if (this._closed) return;
+    this._closed = true;
+    const handler = this._behavior.close;
+    if (handler) this.lend(reason, (ab) => handler(this, code, ab));
+  }
+
+  // Lends `data` to `fn` as an ArrayBuffer detached when `fn` returns.
+  private lend(data: Uint8Array, fn: (ab: ArrayBuffer) => void, owned = false): void {
+    const ab = lendable(data, owned);
+    try { fn(ab); } finally { detach(ab); }
+  }
+
+  // ---- WireOwner: bytes from the transport ----
+
+  /** @internal */
+  onData(b: Uint8Array, start: number, end: number): void {
+    this._protocol.receive(b.subarray(start, end));
+  }
+
+  /** @internal The peer sent FIN: without a close frame first, the connection is lost (1006). */
+  onEnd(): void { this._wire.end(); }
+
+  /** @internal */
+  onClose(): void {
+    if (this.closeTimer !== null) { clearTimeout(this.closeTimer); this.closeTimer = null; }
+    this._protocol.transportClosed();
+    this.closed(this._protocol.code, this._protocol.reason);
+  }
+
+  /** @internal Everything written reached the kernel. */
+  onDrain(): void {
+    if (!this._closed) this._behavior.drain?.(this);
+  }
+
+  /** @internal A message, ping or pong from the peer, lent to its handler. */
+  _received(handler: ((ws: WebSocket, m: ArrayBuffer, isBinary: boolean) => void) | undefined, data: Uint8Array, isBinary: boolean,
+    isMessage: boolean): void {
+    // A message straight from the decoder is ours to detach (fresh bytes of its size); what an
+    // inflater returned may be its own buffer, and a control payload (<= 125 B) is copied anyway.
+    if (handler && !this._closed) this.lend(data, (ab) => handler(this, ab, isBinary), isMessage && this.deflate === null);
+  }
+
+  /** @internal */
+  _armCloseTimer(ms: number): void {
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.closeTimer = setTimeout(() => this._wire.close(), ms);
+    (this.closeTimer as { unref?: () => void }).unref?.();
+  }
+}
+
+// What the core asks of the door (a separate object: ProtocolHost's ping/pong
+// hear the peer's, the API's ping() sends one).
+class Host implements ProtocolHost {
+  constructor(private readonly ws: WebSocket) {}
+  message(data: Uint8Array, isBinary: boolean): void { this.ws._received(this.ws._behavior.message, data, isBinary, true); }
+  ping(data: Uint8Array): void { this.ws._received(this.ws._behavior.ping, data, false, false); }
+  pong(data: Uint8Array): void { this.ws._received(this.ws._behavior.pong, data, false, false); }
+  /** A protocol error: the core closes with its code; the close handler follows when the transport goes (uWS.js reports no error). */
+  error(_err: ProtocolError): void { /* nothing more to say */ }
+  sendControl(opcode: number, payload: Uint8Array): void { this.ws._writeFrame(opcode, payload, false); }
+  sendClose(payload: Uint8Array): void {
+    this.ws._writeFrame(OP_CLOSE, payload, false);
+    this.ws._protocol.closeWritten(); // queued ahead of the FIN that end() sends after it
+  }
+  backlog(): number { return this.ws._wire.bufferedAmount(); }
+  pauseReading(): void { this.ws._wire.pause(); }
+  resumeReading(): void { this.ws._wire.resume(); }
+  endTransport(): void { this.ws._wire.end(); }
+  failTransport(): void { this.ws._wire.end(); }
+  abortTransport(): void { this.ws._wire.close(); }
+  armCloseTimer(ms: number): void { this.ws._armCloseTimer(ms); }
+}

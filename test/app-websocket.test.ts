@@ -1,0 +1,237 @@
+// wasmsocket/app's WebSocket side (src/app/websocket.ts on src/core/protocol.ts)
+// with `ws` as the peer on real sockets, on both carriers: echo of every size
+// and both types, compressed sends, lent messages that fail loudly when kept,
+// the close handler for each way a connection ends, maxPayloadLength, send()'s
+// 1/0/2 with drain, pings, and frames that come in the same read as the head.
+import { afterEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { Buffer } from 'node:buffer';
+import WebSocket from 'ws';
+import { App, SHARED_COMPRESSOR, us_socket_local_port, type TemplatedApp, type ListenSocket, type WebSocketBehavior } from '../src/app/index.ts';
+import type { WebSocket as AppSocket } from '../src/app/websocket.ts';
+import { setAppTransport } from '../src/app/node-platform.ts';
+import { tcpStats } from '../src/app/node-tcp.ts';
+
+const apps: TemplatedApp[] = [];
+afterEach(() => { for (const a of apps.splice(0)) a.close(); setAppTransport('tcp'); });
+
+async function serve(behavior: WebSocketBehavior): Promise<number> {
+  const app = App().ws('/*', behavior);
+  apps.push(app);
+  return new Promise((resolve, reject) => app.listen('127.0.0.1', 0, (t: ListenSocket | false) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
+}
+
+function open(port: number, options: WebSocket.ClientOptions = {}, path = '/'): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, options);
+    ws.on('open', () => resolve(ws));
+    ws.on('error', reject);
+  });
+}
+
+const closed = (ws: WebSocket): Promise<{ code: number; reason: string }> =>
+  new Promise((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+
+function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
+  return new Promise((r) => ws.once('message', (data: Buffer, isBinary: boolean) => r({ data, isBinary })));
+}
+
+const echo: WebSocketBehavior = {
+  maxPayloadLength: 2 * 1024 * 1024,
+  maxBackpressure: 4 * 1024 * 1024,
+  message: (ws, message, isBinary) => { ws.send(message, isBinary); },
+};
+
+for (const carrier of ['tcp', 'net'] as const) {
+  describe(`App WebSockets over ${carrier === 'tcp' ? "Node's TCP handles" : 'net.Server'}`, () => {
+    it('echoes text and binary of every size (0 B to 1 MiB), userData reachable in open', async () => {
+      setAppTransport(carrier);
+      const opened: unknown[] = [];
+      const port = await serve({
+        ...echo,
+        upgrade: (res, req, context) => res.upgrade({ url: req.getUrl() }, req.getHeader('sec-websocket-key'), '', '', context),
+        open: (ws) => { opened.push([(ws.getUserData() as { url: string }).url, ws.url]); },
+      });
+      const ws = await open(port, {}, '/room/1');
+      expect(opened).toEqual([['/room/1', '/room/1']]);
+      for (const size of [0, 32, 1024, 64 * 1024, 1024 * 1024]) {
+        const bin = Buffer.alloc(size, size % 251);
+        const got = nextMessage(ws);
+        ws.send(bin);
+        const m = await got;
+        expect(m.isBinary).toBe(true);
+        expect(m.data.equals(bin)).toBe(true);
+        const text = 'é'.repeat(size / 2);
+        const gotText = nextMessage(ws);
+        ws.send(text);
+        const t = await gotText;
+        expect(t.isBinary).toBe(false);
+        expect(t.data.toString()).toBe(text);
+      }
+      const done = closed(ws);
+      ws.close(1000);
+      expect((await done).code).toBe(1000);
+    });
+
+    it('compresses a send when asked (SHARED_COMPRESSOR) and inflates what the client compressed', async () => {
+      setAppTransport(carrier);
+      const port = await serve({
+        compression: SHARED_COMPRESSOR, maxPayloadLength: 1024 * 1024,
+        message: (ws, message, isBinary) => { ws.send(message, isBinary, true); },
+      });
+      const ws = await open(port, { perMessageDeflate: { threshold: 0 } });
+      const text = 'the same chat line, again and again. '.repeat(2000); // 74 KB, very compressible
+      const before = (ws as unknown as { _socket: net.Socket })._socket.bytesRead;
+      const got = nextMessage(ws);
+      ws.send(text);
+      expect((await got).data.toString()).toBe(text);
+      const wireBytes = (ws as unknown as { _socket: net.Socket })._socket.bytesRead - before;
+      expect(wireBytes).toBeLessThan(text.length / 10);
+      ws.terminate();
+    });
+
+    it('lends messages: an ArrayBuffer kept past the handler is detached (empty, new views throw)', async () => {
+      setAppTransport(carrier);
+      let kept: ArrayBuffer | null = null, view: Uint8Array | null = null, during = -1;
+      let resolveSeen!: () => void;
+      const seen = new Promise<void>((r) => { resolveSeen = r; });
+      const port = await serve({
+        message: (_ws, message) => { kept = message; view = new Uint8Array(message); during = view[0]; resolveSeen(); },
+      });
+      const ws = await open(port);
+      ws.send(Buffer.from([7, 8, 9]));
+      await seen;
+      expect(during).toBe(7);
+      expect(kept!.byteLength).toBe(0);
+      expect(view!.length).toBe(0);
+      expect(() => new Uint8Array(kept!)).toThrow(TypeError);
+      ws.terminate();
+    });
+
+    it('close handler: the client closing (its code and reason), end(code, message), close() (1006); a closed socket throws', async () => {
+      setAppTransport(carrier);
+      const closes: [number, string][] = [];
+      let last: AppSocket | null = null;
+      const port = await serve({
+        message: (ws, message) => {
+          const cmd = Buffer.from(message).toString();
+          if (cmd === 'end') ws.end(4000, 'server says bye');
+          if (cmd === 'close') ws.close();
+          last = ws;
+        },
+        close: (_ws, code, message) => { closes.push([code, Buffer.from(message).toString()]); },
+      });
+      const a = await open(port);
+      const aClosed = closed(a);
+      a.close(4001, 'client says bye');
+      expect(await aClosed).toEqual({ code: 4001, reason: 'client says bye' });
+      const b = await open(port);
+      const bClosed = closed(b);
+      b.send('end');
+      expect(await bClosed).toEqual({ code: 4000, reason: 'server says bye' });
+      expect(() => last!.send('more')).toThrow(/Invalid access of closed uWS.WebSocket/);
+      const c = await open(port);
+      const cClosed = closed(c);
+      c.send('close');
+      expect((await cClosed).code).toBe(1006);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(closes).toEqual([[4001, 'client says bye'], [4000, 'server says bye'], [1006, '']]);
+    });
+
+    it('closes with 1009 a message past maxPayloadLength (uWS.js default 16 KiB)', async () => {
+      setAppTransport(carrier);
+      const got: number[] = [];
+      const port = await serve({ message: (_ws, m) => { got.push(m.byteLength); } });
+      const ws = await open(port);
+      const done = closed(ws);
+      ws.send(Buffer.alloc(16 * 1024));
+      ws.send(Buffer.alloc(16 * 1024 + 1));
+      expect((await done).code).toBe(1009);
+      expect(got).toEqual([16 * 1024]);
+    });
+
+    it('send returns 1, then 0 behind backpressure, then 2 past maxBackpressure; drain comes once the client reads', async () => {
+      setAppTransport(carrier);
+      const statuses: number[] = [];
+      let drained = 0;
+      let resolveDrain!: () => void;
+      const drainSeen = new Promise<void>((r) => { resolveDrain = r; });
+      const chunk = Buffer.alloc(256 * 1024, 1);
+      const port = await serve({
+        maxBackpressure: 1024 * 1024,
+        message: (ws) => {
+          // Outside the read's cork, so each send reaches the kernel: bounded to 200 sends.
+          const step = (i: number): void => {
+            if (i >= 200) return;
+            const s = ws.send(chunk, true);
+            statuses.push(s);
+            if (s !== 2) setImmediate(() => step(i + 1));
+          };
+          setImmediate(() => step(0));
+        },
+        drain: () => { drained++; resolveDrain(); },
+      });
+      const ws = await open(port);
+      const socket = (ws as unknown as { _socket: net.Socket })._socket;
+      socket.pause();
+      ws.send('go');
+      const deadline = Date.now() + 10_000;
+      while (!statuses.includes(2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(statuses[0]).toBe(1);
+      expect(statuses).toContain(0);
+      expect(statuses[statuses.length - 1]).toBe(2);
+      socket.resume();
+      await drainSeen;
+      expect(drained).toBeGreaterThan(0);
+      ws.terminate();
+    });
+
+    it('answers pings itself and hands them to the ping handler; ws.ping() reaches the client', async () => {
+      setAppTransport(carrier);
+      const pings: string[] = [];
+      const port = await serve({
+        ping: (ws, m) => { pings.push(Buffer.from(m).toString()); ws.ping('back'); },
+      });
+      const ws = await open(port);
+      const pong = new Promise<string>((r) => ws.once('pong', (d: Buffer) => r(d.toString())));
+      const ping = new Promise<string>((r) => ws.once('ping', (d: Buffer) => r(d.toString())));
+      ws.ping('hello');
+      expect(await pong).toBe('hello');
+      expect(await ping).toBe('back');
+      expect(pings).toEqual(['hello']);
+      ws.terminate();
+    });
+
+    it('takes frames sent in the same packet as the upgrade request', async () => {
+      setAppTransport(carrier);
+      let resolveMsg!: (s: string) => void;
+      const msg = new Promise<string>((r) => { resolveMsg = r; });
+      const port = await serve({ message: (_ws, m) => resolveMsg(Buffer.from(m).toString()) });
+      const payload = Buffer.from('early');
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
+      const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.concat([Buffer.from(
+        'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'), frame])));
+      s.on('error', () => {});
+      expect(await msg).toBe('early');
+      s.destroy();
+    });
+  });
+}
+
+describe("a WebSocket's sends are corked on Node's TCP handles", () => {
+  it("ten sends in one message handler leave in one write", async () => {
+    setAppTransport('tcp');
+    const port = await serve({ message: (ws) => { for (let i = 0; i < 10; i++) ws.send(`reply ${i}`); } });
+    const ws = await open(port);
+    const replies: string[] = [];
+    const all = new Promise<void>((r) => ws.on('message', (d: Buffer) => { replies.push(d.toString()); if (replies.length === 10) r(); }));
+    await new Promise((r) => setTimeout(r, 20));
+    const before = tcpStats.writes;
+    ws.send('go');
+    await all;
+    expect(tcpStats.writes - before).toBe(1);
+    expect(replies[9]).toBe('reply 9');
+    ws.terminate();
+  });
+});
