@@ -172,7 +172,15 @@ function listenOn(hostname: string, req: ListenRequest): BunListener {
       },
       data(s, chunk) {
         const wire = s.data;
-        if (wire !== undefined && !wire.isClosed) Wire.read(wire, chunk, 0, chunk.length);
+        if (wire === undefined || wire.isClosed) return;
+        try {
+          Wire.read(wire, chunk, 0, chunk.length);
+        } catch (e) {
+          // A handler threw. Bun would hand it to `error` and go on; it goes up
+          // as an uncaught exception instead, as it does from Node's and Deno's reads.
+          wire.close();
+          queueMicrotask(() => { throw e; });
+        }
       },
       drain(s) { s.data?.drained(); },
       end(s) { s.data?.owner?.onEnd(); },
