@@ -125,10 +125,10 @@ const median = (runtime, impl) => {
   const v = results.filter((r) => r.runtime === runtime && r.impl === impl).map((r) => r.perConnection).sort((a, b) => a - b);
   return v[Math.floor((v.length - 1) / 2)];
 };
-const summary = runtimes.map((runtime) => ({ runtime, native: median(runtime, 'native'), ours: median(runtime, 'ours') }));
+const summary = runtimes.map((runtime) => ({ runtime, ...Object.fromEntries(impls.map((impl) => [impl, median(runtime, impl)])) }));
 if (asJson) console.log(JSON.stringify({ count, deflate, warm, results, summary }, null, 2));
 else {
   for (const s of summary) {
-    console.log(`${s.runtime}: median per connection: native ${(s.native / 1024).toFixed(1)} KiB, wasmsocket/web ${(s.ours / 1024).toFixed(1)} KiB`);
+    console.log(`${s.runtime}: median per connection: ${impls.map((impl) => `${impl} ${(s[impl] / 1024).toFixed(1)} KiB`).join(', ')}`);
   }
 }

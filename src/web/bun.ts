@@ -19,7 +19,7 @@ interface BunSocket {
   pause(): void;
   resume(): void;
   setNoDelay?(on?: boolean): void;
-  data: SocketPair | undefined;
+  data: SocketEvents | undefined;
 }
 
 interface SocketHandler {
@@ -85,9 +85,12 @@ class SocketPair implements BytePair, SocketEvents {
     return this.streams;
   }
 
-  // What came before anyone listened is handed over in order.
+  // What came before anyone listened is handed over in order; from now on the
+  // socket's callbacks go straight to `events` (this object is then garbage
+  // once the caller drops the pair: one object less per idle connection).
   private attach(events: SocketEvents): void {
     this.events = events;
+    this.socket.data = events;
     const early = this.early;
     this.early = null;
     if (early) for (const c of early) events.onData(c);
@@ -289,8 +292,9 @@ function handler(onOpen: (pair: SocketPair) => void): SocketHandler {
   return {
     open(socket) {
       socket.setNoDelay?.(true);
-      socket.data = new SocketPair(socket);
-      onOpen(socket.data);
+      const pair = new SocketPair(socket);
+      socket.data = pair;
+      onOpen(pair);
     },
     data: (socket, chunk) => socket.data?.onData(chunk),
     drain: (socket) => socket.data?.onDrain(),
@@ -309,5 +313,5 @@ export function bunListen(options: { hostname: string; port: number }, onConnect
 export async function bunConnect(options: { hostname: string; port: number; tls?: boolean }): Promise<BytePair> {
   let pair: SocketPair | undefined;
   const socket = await bun().connect({ ...options, socket: handler((p) => { pair = p; }) });
-  return pair ?? socket.data!;
+  return pair ?? (socket.data as SocketPair);
 }

@@ -263,8 +263,9 @@ export async function serverHandshake(transport: StreamTransport, options: Accep
   const picked = request.protocols.length === 0 ? false
     : options.handleProtocols ? options.handleProtocols(request.protocols, request) : request.protocols[0];
   const protocol = picked === false ? '' : picked;
-  const deflate = makeDeflate(options.perMessageDeflate, true, options.maxPayload);
-  const extensions = deflate?.acceptOffers(request.headers.get('sec-websocket-extensions')) ?? '';
+  const offers = request.headers.get('sec-websocket-extensions');
+  const deflate = offers ? makeDeflate(options.perMessageDeflate, true, options.maxPayload) : null;
+  const extensions = deflate?.acceptOffers(offers) ?? '';
   await transport.write(await acceptResponse(request, protocol || undefined, extensions));
   return { request, protocol, rest, extensions, deflate: extensions ? deflate : null };
 }

@@ -58,6 +58,9 @@ export interface ConnectionOptions {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
+// Server frames are unmasked: one stateless encoder serves every server connection
+// (an object and a closure less per idle connection, bench/edge-idle.mjs).
+const SERVER_FRAMES = new FrameEncoder({ mask: false });
 
 // The codec's deflate inflates in this thread, so the core never waits on it.
 class SyncInflater implements Inflater {
@@ -76,7 +79,7 @@ export class Connection {
   /** @internal Incoming bytes charged to the budget (owned by the budget). */ _budgetHeld = 0;
 
   constructor(private readonly transport: Transport, private handler: ConnectionHandler, options: ConnectionOptions) {
-    this.encoder = new FrameEncoder({ mask: !options.isServer });
+    this.encoder = options.isServer ? SERVER_FRAMES : new FrameEncoder({ mask: true });
     this.deflate = options.deflate?.active ? options.deflate : null;
     this.p.open(new Host(this), {
       isServer: options.isServer, maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
