@@ -11,7 +11,7 @@
 //   node bench/edge.mjs --quick               # smoke run: 1 round, 0.3 s + 1 s
 //   node bench/edge.mjs --runtimes deno --only echo-32 --rounds 5
 //   node bench/edge.mjs --src                 # the App from src/ instead of the built dist/
-//   node bench/edge.mjs --json [--out FILE]   # also write bench/edge-results.json (or FILE)
+//   node bench/edge.mjs --json [--out FILE]   # also write bench/results-edge.json (or FILE)
 //   node bench/edge.mjs --no-pin              # do not pin (taskset) server and load generator
 //
 // The servers are bench/servers/edge-app.ts (app | native). Server and load
@@ -38,7 +38,7 @@ const warmupMs = Math.round(Number(flag('warmup', quick ? 0.3 : 1)) * 1000);
 const durationMs = Math.round(Number(flag('duration', quick ? 1 : 3)) * 1000);
 const fromSrc = args.includes('--src');
 const pin = !args.includes('--no-pin');
-const jsonOut = args.includes('--json') ? flag('out', path.join(ROOT, 'bench', 'edge-results.json')) : null;
+const jsonOut = args.includes('--json') ? flag('out', path.join(ROOT, 'bench', 'results-edge.json')) : null;
 if (args.includes('--help')) {
   console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
