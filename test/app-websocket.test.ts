@@ -153,7 +153,7 @@ for (const carrier of ['tcp', 'net'] as const) {
     it('send returns 1, then 0 behind backpressure, then 2 past maxBackpressure; drain comes once the client reads', async () => {
       setAppTransport(carrier);
       const statuses: number[] = [];
-      let drained = 0;
+      let drained = 0, droppedBytes = 0, droppedBinary = false;
       let resolveDrain!: () => void;
       const drainSeen = new Promise<void>((r) => { resolveDrain = r; });
       const chunk = Buffer.alloc(256 * 1024, 1);
@@ -170,6 +170,7 @@ for (const carrier of ['tcp', 'net'] as const) {
           setImmediate(() => step(0));
         },
         drain: () => { drained++; resolveDrain(); },
+        dropped: (_ws, message, isBinary) => { droppedBytes += message.byteLength; droppedBinary = isBinary; },
       });
       const ws = await open(port);
       const socket = (ws as unknown as { _socket: net.Socket })._socket;
@@ -180,6 +181,8 @@ for (const carrier of ['tcp', 'net'] as const) {
       expect(statuses[0]).toBe(1);
       expect(statuses).toContain(0);
       expect(statuses[statuses.length - 1]).toBe(2);
+      expect(droppedBytes).toBe(chunk.length); // the dropped handler had the message
+      expect(droppedBinary).toBe(true);
       socket.resume();
       await drainSeen;
       expect(drained).toBeGreaterThan(0);
@@ -200,6 +203,70 @@ for (const carrier of ['tcp', 'net'] as const) {
       expect(await ping).toBe('back');
       expect(pings).toEqual(['hello']);
       ws.terminate();
+    });
+
+    it('topics: ws.publish reaches the other subscribers, app.publish all of them; counts, getTopics, subscription handler', async () => {
+      setAppTransport(carrier);
+      const counts: [string, number, number][] = [];
+      const app = App().ws('/*', {
+        message: (ws, m) => {
+          const [cmd, arg] = Buffer.from(m).toString().split(' ');
+          if (cmd === 'sub') ws.send(`${ws.subscribe(arg)} ${ws.getTopics().join(',')}`);
+          if (cmd === 'unsub') ws.send(`${ws.unsubscribe(arg)} ${ws.isSubscribed(arg)}`);
+          if (cmd === 'pub') ws.publish('room', `from ws: ${arg}`);
+        },
+        subscription: (_ws, topic, newCount, oldCount) => { counts.push([Buffer.from(topic).toString(), newCount, oldCount]); },
+      });
+      apps.push(app);
+      const port = await new Promise<number>((r) => app.listen('127.0.0.1', 0, (t: ListenSocket | false) => r(us_socket_local_port(t as ListenSocket))));
+      const clients = await Promise.all([open(port), open(port), open(port)]);
+      for (const c of clients) {
+        const reply = nextMessage(c);
+        c.send('sub room');
+        expect((await reply).data.toString()).toBe('true room');
+      }
+      expect(app.numSubscribers('room')).toBe(3);
+      const heard = clients.map((c) => nextMessage(c));
+      clients[0].send('pub hi');
+      expect((await heard[1]).data.toString()).toBe('from ws: hi');
+      expect((await heard[2]).data.toString()).toBe('from ws: hi');
+      // The publisher did not hear itself: its next message is the App's publish.
+      app.publish('room', Buffer.from('from app'), true);
+      const all = await Promise.all(clients.map((c, i) => i === 0 ? heard[0] : nextMessage(c)));
+      expect(all.map((m) => [m.data.toString(), m.isBinary])).toEqual([['from app', true], ['from app', true], ['from app', true]]);
+      const unsub = nextMessage(clients[1]);
+      clients[1].send('unsub room');
+      expect((await unsub).data.toString()).toBe('true false');
+      expect(app.numSubscribers('room')).toBe(2);
+      const gone = closed(clients[2]);
+      clients[2].close();
+      await gone;
+      await new Promise((r) => setTimeout(r, 20));
+      expect(app.numSubscribers('room')).toBe(1);
+      expect(counts).toEqual([['room', 1, 0], ['room', 2, 1], ['room', 3, 2], ['room', 2, 3]]);
+      clients[0].terminate();
+      clients[1].terminate();
+    });
+
+    it('idleTimeout: a silent peer is closed after 1-1.25x the timeout; one that answers the automatic pings stays', async () => {
+      setAppTransport(carrier);
+      const quiet = await serve({ idleTimeout: 1, sendPingsAutomatically: false });
+      const a = await open(quiet);
+      // ws answers pings by itself; without pings from us it sends nothing.
+      const started = Date.now();
+      const aClosed = await closed(a);
+      const took = Date.now() - started;
+      expect(aClosed.code).toBe(1006);
+      expect(took).toBeGreaterThan(700);
+      expect(took).toBeLessThan(4000);
+      const pinging = await serve({ idleTimeout: 1 });
+      const b = await open(pinging);
+      let pings = 0;
+      b.on('ping', () => { pings++; });
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(b.readyState).toBe(WebSocket.OPEN);
+      expect(pings).toBeGreaterThan(0);
+      b.terminate();
     });
 
     it('takes frames sent in the same packet as the upgrade request', async () => {

@@ -9,7 +9,9 @@ import { Router } from './router.js';
 import { handshake, isValidKey } from './upgrade.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import type { Wire, WireOwner } from './wire.js';
-import { WebSocket, DEFAULT_MAX_PAYLOAD_LENGTH, type SocketBehavior } from './websocket.js';
+import { WebSocket, DEFAULT_MAX_PAYLOAD_LENGTH, IDLE_TICKS_PER_TIMEOUT, publishTo, type Route, type SocketBehavior } from './websocket.js';
+import { TopicTree } from './topics.js';
+import { drainApp, type AppShutdownOptions, type AppShutdownResult } from './shutdown.js';
 
 /** What the App needs from its runtime. */
 export interface Platform {
@@ -39,10 +41,45 @@ export interface WebSocketBehavior<UserData = unknown> extends SocketBehavior {
   /** @internal */ _userData?: UserData;
 }
 
-/** The `context` an upgrade handler passes back to res.upgrade(): the route. */
-export class WebSocketContext {
+/** uWS.js's default idleTimeout, in seconds. */
+const DEFAULT_IDLE_TIMEOUT_S = 120;
+
+/**
+ * The `context` an upgrade handler passes back to res.upgrade(): the route,
+ * with its open sockets and the one timer that sweeps their idle timeouts.
+ */
+export class WebSocketContext implements Route {
+  /** @internal */ readonly sockets = new Set<WebSocket>();
+  private sweep: ReturnType<typeof setInterval> | null = null;
+
   /** @internal */
   constructor(readonly behavior: WebSocketBehavior) {}
+
+  /** @internal */
+  added(ws: WebSocket): void {
+    this.sockets.add(ws);
+    const seconds = this.behavior.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_S;
+    if (this.sweep === null && seconds > 0) {
+      this.sweep = setInterval(() => this.tick(), (seconds * 1000) / IDLE_TICKS_PER_TIMEOUT);
+      (this.sweep as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** @internal */
+  removed(ws: WebSocket): void { this.sockets.delete(ws); }
+
+  /** @internal app.shutdown() hears each socket's transport close through this. */
+  onGone: ((ws: WebSocket) => void) | null = null;
+  /** @internal */
+  gone(ws: WebSocket): void { this.onGone?.(ws); }
+
+  private tick(): void {
+    for (const ws of this.sockets) ws._idleTick();
+    if (this.sockets.size === 0 && this.sweep !== null) { clearInterval(this.sweep); this.sweep = null; }
+  }
+
+  /** @internal app.close(): every socket of the route, now. */
+  closeAll(): void { for (const ws of [...this.sockets]) ws._wire.close(); }
 }
 
 /** What `listen` hands its callback: the listen token (uWS.js's us_listen_socket). */
@@ -68,6 +105,11 @@ export class TemplatedApp implements HttpApp {
   private readonly connections = new Set<HttpConnection>();
   private readonly idleMs: number;
   private sweep: ReturnType<typeof setInterval> | null = null;
+  private readonly topics = new TopicTree();
+  private readonly contexts: WebSocketContext[] = [];
+  private draining: Promise<AppShutdownResult> | null = null;
+  /** Draining: upgrades are answered 503. */
+  private refusing = false;
 
   /** @internal */
   constructor(private readonly platform: Platform, options: AppOptions = {}) {
@@ -95,7 +137,9 @@ export class TemplatedApp implements HttpApp {
   /** Registers a WebSocket route: upgrade requests matching `pattern` go to `behavior.upgrade` (or are upgraded as they come). */
   ws<UserData = unknown>(pattern: RecognizedString, behavior: WebSocketBehavior<UserData>): this {
     if (typeof behavior !== 'object' || behavior === null) throw new TypeError('A WebSocket behavior is an object');
-    this.websockets.add('get', String(pattern), new WebSocketContext(behavior as WebSocketBehavior));
+    const context = new WebSocketContext(behavior as WebSocketBehavior);
+    this.contexts.push(context);
+    this.websockets.add('get', String(pattern), context);
     return this;
   }
 
@@ -120,11 +164,43 @@ export class TemplatedApp implements HttpApp {
     return this;
   }
 
+  /** Publishes to every subscriber of `topic` on this App (the message framed once). */
+  publish(topic: RecognizedString, message: RecognizedString, isBinary = false, compress = false): boolean {
+    return publishTo(this.topics, typeof topic === 'string' ? topic : new TextDecoder().decode(topic as ArrayBuffer), message, isBinary, compress, null);
+  }
+
+  /** How many sockets are subscribed to `topic`. */
+  numSubscribers(topic: RecognizedString): number {
+    return this.topics.count(typeof topic === 'string' ? topic : new TextDecoder().decode(topic as ArrayBuffer));
+  }
+
   /** Stops listening and closes every connection (uWS.js's app.close()). */
   close(): this {
     for (const token of [...this.listening]) token.close();
     for (const conn of [...this.connections]) conn.wire.close();
+    for (const context of this.contexts) context.closeAll();
     return this;
+  }
+
+  /**
+   * Graceful drain (README "Graceful shutdown", as wss.shutdown): stops listening,
+   * answers upgrades 503, tells every WebSocket `code` (1001) spread over `spread`
+   * ms, terminates those still open at `timeout`, then closes as close() does.
+   * A second call returns the same promise.
+   */
+  shutdown(options: AppShutdownOptions = {}): Promise<AppShutdownResult> {
+    if (this.draining !== null) return this.draining;
+    const sockets = this.contexts.flatMap((c) => [...c.sockets]);
+    try {
+      this.draining = drainApp(sockets, options, {
+        stopAccepting: () => { this.refusing = true; for (const token of [...this.listening]) token.close(); },
+        onGone: (listener) => { for (const c of this.contexts) c.onGone = listener; },
+        finish: () => { this.close(); },
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.draining;
   }
 
   /** @internal */
@@ -164,6 +240,10 @@ export class TemplatedApp implements HttpApp {
   }
 
   private upgradeRequest(res: HttpResponse, req: HttpRequest, context: WebSocketContext): void {
+    if (this.refusing) {
+      res.writeStatus('503 Service Unavailable').end('503 Service Unavailable', true);
+      return;
+    }
     if (req.getHeader('sec-websocket-version') !== '13') {
       res.writeStatus('426 Upgrade Required').writeHeader('Sec-WebSocket-Version', '13').end('426 Upgrade Required', true);
       return;
@@ -188,7 +268,7 @@ export class TemplatedApp implements HttpApp {
     const wire = conn.wire;
     wire.write(hs.head);
     this.connections.delete(conn);
-    new WebSocket(wire, behavior as SocketBehavior, userData, hs.deflate)._open(conn.takeHeld());
+    new WebSocket(wire, context, userData, hs.deflate, this.topics)._open(conn.takeHeld());
   }
 
   /** HttpApp: a connection closed or upgraded. */

@@ -15,6 +15,7 @@ import type { MessageDeflate } from '../codec/permessage-deflate.js';
 import type { ProtocolError } from '../codec/errors.js';
 import { bytesOf, type RecognizedString } from './http-response.js';
 import type { Wire, WireOwner } from './wire.js';
+import type { Subscriber, TopicTree } from './topics.js';
 
 export const SUCCESS = 1, BACKPRESSURE = 0, DROPPED = 2;
 const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9;
@@ -26,6 +27,12 @@ export const DEFAULT_MAX_BACKPRESSURE = 64 * 1024;
 /** The handlers and options of a route, as this door reads them. */
 export interface SocketBehavior {
   maxPayloadLength?: number;
+  /** Seconds without a byte from the peer before the connection is closed (0: never). uWS.js's default 120. */
+  idleTimeout?: number;
+  /** Ping a peer silent for half the idle timeout (default true). */
+  sendPingsAutomatically?: boolean;
+  /** A send counts as activity for the idle timeout (default true). */
+  resetIdleTimeoutOnSend?: boolean;
   maxBackpressure?: number;
   closeOnBackpressureLimit?: boolean;
   open?: (ws: WebSocket) => void;
@@ -34,7 +41,37 @@ export interface SocketBehavior {
   ping?: (ws: WebSocket, message: ArrayBuffer) => void;
   pong?: (ws: WebSocket, message: ArrayBuffer) => void;
   close?: (ws: WebSocket, code: number, message: ArrayBuffer) => void;
+  /** A send or publish dropped past maxBackpressure. */
+  dropped?: (ws: WebSocket, message: ArrayBuffer, isBinary: boolean) => void;
+  /** A subscription changed the topic's count. */
+  subscription?: (ws: WebSocket, topic: ArrayBuffer, newCount: number, oldCount: number) => void;
 }
+
+/** A route's sockets: the behavior they share and the set of those open (app.close() and the idle sweep walk it). */
+export interface Route {
+  readonly behavior: SocketBehavior;
+  /** Adds an open socket (the route starts its idle sweep with the first). */
+  added(ws: WebSocket): void;
+  removed(ws: WebSocket): void;
+  /** The socket's transport closed (after removed(): the close handler ran at end() or here). */
+  gone?(ws: WebSocket): void;
+}
+
+/** Idle timeouts are swept four times per timeout: a silent socket is pinged after 2 ticks and closed after 5 (1x-1.25x the timeout). */
+export const IDLE_TICKS_PER_TIMEOUT = 4;
+const PING_AT_TICK = 2, CLOSE_AFTER_TICKS = 5;
+
+/** A server frame (unmasked): header and payload in one array. */
+export function frameOf(opcode: number, payload: Uint8Array, rsv1: boolean): Uint8Array {
+  const n = payload.byteLength, h = headerLength(n, false);
+  const frame = new Uint8Array(h + n);
+  writeHeader(frame, 0, opcode, n, true, rsv1, -1);
+  frame.set(payload, h);
+  return frame;
+}
+
+const utf8 = new TextEncoder();
+const topicName = (t: RecognizedString): string => typeof t === 'string' ? t : new TextDecoder().decode(bytesOf(t));
 
 const CLOSED_ACCESS = 'Invalid access of closed uWS.WebSocket/SSLWebSocket.';
 const EMPTY = new Uint8Array(0);
@@ -56,15 +93,20 @@ function lendable(data: Uint8Array, owned: boolean): ArrayBuffer {
     ? data.buffer : data.slice().buffer as ArrayBuffer;
 }
 
-export class WebSocket implements WireOwner {
+export class WebSocket implements WireOwner, Subscriber {
   [key: string]: unknown;
   /** @internal */ readonly _protocol = new Protocol();
   /** @internal The close handler ran: every method throws from here on. */ _closed = false;
   private closeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** @internal Subscribed topics (null: none yet). */ _topics: Set<string> | null = null;
+  /** @internal Sweep ticks since the peer last sent a byte (or we sent, with resetIdleTimeoutOnSend). */ _idleTicks = 0;
+  /** @internal */ readonly _behavior: SocketBehavior;
 
   /** @internal */
-  constructor(readonly _wire: Wire, readonly _behavior: SocketBehavior, private readonly userData: unknown,
-    private readonly deflate: MessageDeflate | null) {}
+  constructor(readonly _wire: Wire, private readonly route: Route, private readonly userData: unknown,
+    private readonly deflate: MessageDeflate | null, private readonly tree: TopicTree) {
+    this._behavior = route.behavior;
+  }
 
   /** @internal After the 101 is queued: the socket takes the wire and opens. */
   _open(first: Uint8Array | null): void {
@@ -79,6 +121,7 @@ export class WebSocket implements WireOwner {
       inflater,
     });
     this._wire.owner = this;
+    this.route.added(this);
     // uWS.js's older examples read userData's fields on the socket itself (ws.url); getUserData() is the current way.
     if (typeof this.userData === 'object' && this.userData !== null) Object.assign(this, this.userData);
     this._behavior.open?.(this);
@@ -138,35 +181,80 @@ export class WebSocket implements WireOwner {
     return new TextEncoder().encode(this._wire.remoteAddress()).buffer as ArrayBuffer;
   }
 
+  /** Subscribes to `topic`; false if subscribed already. */
+  subscribe(topic: RecognizedString): boolean {
+    this.check();
+    const name = topicName(topic), n = this.tree.subscribe(this, name);
+    if (n < 0) return false;
+    this.subscription(name, n, n - 1);
+    return true;
+  }
+
+  /** Unsubscribes from `topic`; false if it was not subscribed. */
+  unsubscribe(topic: RecognizedString): boolean {
+    this.check();
+    const name = topicName(topic), n = this.tree.unsubscribe(this, name);
+    if (n < 0) return false;
+    this.subscription(name, n, n + 1);
+    return true;
+  }
+
+  isSubscribed(topic: RecognizedString): boolean { this.check(); return this._topics?.has(topicName(topic)) ?? false; }
+
+  getTopics(): string[] { this.check(); return this._topics === null ? [] : [...this._topics]; }
+
+  /** Publishes to every subscriber of `topic` but this socket (the message framed once). */
+  publish(topic: RecognizedString, message: RecognizedString, isBinary = false, compress = false): boolean {
+    this.check();
+    return publishTo(this.tree, topicName(topic), message, isBinary, compress, this);
+  }
+
+  private subscription(topic: string, newCount: number, oldCount: number): void {
+    const handler = this._behavior.subscription;
+    if (handler) this.lend(utf8.encode(topic), (ab) => handler(this, ab, newCount, oldCount));
+  }
+
+  /** @internal A published frame (shared by every subscriber: never modified). */
+  _sendShared(frame: Uint8Array, payload: Uint8Array, opcode: number, compress: boolean): void {
+    if (this._closed || this.overLimit(payload, opcode)) return;
+    if (compress && this.deflate !== null) this._writeFrame(opcode, this.deflate.compress(payload), true);
+    else this._wire.write(frame);
+  }
+
+  // Past maxBackpressure: dropped (the dropped handler hears of it), or the socket closed if asked.
+  private overLimit(payload: Uint8Array, opcode: number): boolean {
+    const max = this._behavior.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
+    if (max <= 0 || this._wire.bufferedAmount() <= max) return false;
+    const dropped = this._behavior.dropped;
+    if (dropped && opcode !== OP_PING) this.lend(payload, (ab) => dropped(this, ab, opcode === OP_BINARY));
+    if (this._behavior.closeOnBackpressureLimit && !this._closed) this.close();
+    return true;
+  }
+
   private sendFrame(opcode: number, payload: Uint8Array, compress: boolean): number {
     if (this._protocol.state !== OPEN) return DROPPED;
-    const max = this._behavior.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
-    if (max > 0 && this._wire.bufferedAmount() > max) {
-      if (this._behavior.closeOnBackpressureLimit) this.close();
-      return DROPPED;
-    }
+    if (this.overLimit(payload, opcode)) return DROPPED;
     let rsv1 = false;
     if (compress && this.deflate !== null && opcode !== OP_PING && payload.byteLength > 0) {
       payload = this.deflate.compress(payload);
       rsv1 = true;
     }
     this._writeFrame(opcode, payload, rsv1);
+    if (this._behavior.resetIdleTimeoutOnSend !== false && opcode !== OP_PING) this._idleTicks = 0;
     return this._wire.backpressure() > 0 ? BACKPRESSURE : SUCCESS;
   }
 
   /** @internal One copy: header and payload in one chunk of this turn's write (the payload may be a lent message). */
   _writeFrame(opcode: number, payload: Uint8Array, rsv1: boolean): void {
-    const n = payload.byteLength, h = headerLength(n, false);
-    const frame = new Uint8Array(h + n);
-    writeHeader(frame, 0, opcode, n, true, rsv1, -1);
-    frame.set(payload, h);
-    this._wire.write(frame);
+    this._wire.write(frameOf(opcode, payload, rsv1));
   }
 
   // The close handler, once; the socket is unusable from here on.
   private closed(code: number, reason: Uint8Array): void {
     if (this._closed) return;
     this._closed = true;
+    this.tree.leaveAll(this);
+    this.route.removed(this);
     const handler = this._behavior.close;
     if (handler) this.lend(reason, (ab) => handler(this, code, ab));
   }
@@ -181,7 +269,19 @@ export class WebSocket implements WireOwner {
 
   /** @internal */
   onData(b: Uint8Array, start: number, end: number): void {
+    this._idleTicks = 0;
     this._protocol.receive(b.subarray(start, end));
+  }
+
+  /** @internal The route's sweep: a ping at half the idle timeout, the connection closed past it. */
+  _idleTick(): void {
+    const ticks = ++this._idleTicks;
+    if (ticks === PING_AT_TICK && this._behavior.sendPingsAutomatically !== false && this._protocol.state === OPEN) {
+      this._writeFrame(OP_PING, EMPTY, false);
+    } else if (ticks >= CLOSE_AFTER_TICKS) {
+      if (!this._closed) this.close();
+      else this._wire.close(); // closing already, and the peer went silent
+    }
   }
 
   /** @internal The peer sent FIN: without a close frame first, the connection is lost (1006). */
@@ -192,6 +292,7 @@ export class WebSocket implements WireOwner {
     if (this.closeTimer !== null) { clearTimeout(this.closeTimer); this.closeTimer = null; }
     this._protocol.transportClosed();
     this.closed(this._protocol.code, this._protocol.reason);
+    this.route.gone?.(this);
   }
 
   /** @internal Everything written reached the kernel. */
@@ -236,4 +337,11 @@ class Host implements ProtocolHost {
   failTransport(): void { this.ws._wire.end(); }
   abortTransport(): void { this.ws._wire.close(); }
   armCloseTimer(ms: number): void { this.ws._armCloseTimer(ms); }
+}
+
+/** Publishes `message` to `topic`'s subscribers but `except`: framed once, compressed per subscriber only where asked and negotiated. */
+export function publishTo(tree: TopicTree, topic: string, message: RecognizedString, isBinary: boolean, compress: boolean,
+  except: WebSocket | null): boolean {
+  const payload = bytesOf(message), opcode = isBinary ? OP_BINARY : OP_TEXT;
+  return tree.publish(topic, frameOf(opcode, payload, false), payload, opcode, compress, except);
 }

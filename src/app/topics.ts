@@ -1,0 +1,57 @@
+// uWebSockets.js's topics for the App: who is subscribed to what, and publish
+// framing each message once (a server frame is not masked, so the same bytes
+// go to every subscriber; only a compressed publish is framed per subscriber
+// that negotiated compression). No Node imports.
+
+/** A subscriber as the tree sees it (the App's WebSocket). */
+export interface Subscriber {
+  /** This subscriber's topics, or null before its first subscribe. */
+  _topics: Set<string> | null;
+  /** Queues `frame` (shared by all subscribers: never modified); false when dropped past maxBackpressure. */
+  _sendShared(frame: Uint8Array, payload: Uint8Array, opcode: number, compress: boolean): void;
+}
+
+export class TopicTree {
+  private readonly topics = new Map<string, Set<Subscriber>>();
+
+  /** Returns the new count of subscribers, or -1 if `s` was subscribed already. */
+  subscribe(s: Subscriber, topic: string): number {
+    let subs = this.topics.get(topic);
+    if (subs === undefined) this.topics.set(topic, (subs = new Set()));
+    if (subs.has(s)) return -1;
+    subs.add(s);
+    (s._topics ??= new Set()).add(topic);
+    return subs.size;
+  }
+
+  /** Returns the new count of subscribers, or -1 if `s` was not subscribed. */
+  unsubscribe(s: Subscriber, topic: string): number {
+    const subs = this.topics.get(topic);
+    if (subs === undefined || !subs.delete(s)) return -1;
+    s._topics?.delete(topic);
+    if (subs.size === 0) this.topics.delete(topic);
+    return subs.size;
+  }
+
+  /** Drops every subscription of `s` (it closed). */
+  leaveAll(s: Subscriber): void {
+    if (s._topics === null) return;
+    for (const topic of s._topics) {
+      const subs = this.topics.get(topic);
+      subs?.delete(s);
+      if (subs?.size === 0) this.topics.delete(topic);
+    }
+    s._topics = null;
+  }
+
+  count(topic: string): number { return this.topics.get(topic)?.size ?? 0; }
+
+  /** Sends `frame` (the message framed once) to every subscriber of `topic` but `except`. */
+  publish(topic: string, frame: Uint8Array, payload: Uint8Array, opcode: number, compress: boolean, except: Subscriber | null): boolean {
+    const subs = this.topics.get(topic);
+    if (subs === undefined) return false;
+    // A copy of the set: a subscriber's handler may (un)subscribe while we go.
+    for (const s of subs.size === 1 ? subs : [...subs]) if (s !== except) s._sendShared(frame, payload, opcode, compress);
+    return true;
+  }
+}
