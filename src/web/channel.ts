@@ -131,10 +131,11 @@ class PairChannel extends LoopChannel {
 // Deno's read buffer: small while reads are small, so an idle connection
 // holds SMALL_READ bytes, not the 64 KiB conn.readable would (Deno's own chunk
 // size, kept for reads that fill the small one: a bulk transfer reads as fast).
-// 2 KiB holds a browser's upgrade request (about 0.5-1.5 KB) and a chat
-// message; measured idle: 12.3 KiB per raw TCP connection with a 1 KiB read
-// pending against 63 KiB with 64 KiB (bench/edge-idle.mjs, 2,000 connections).
-const SMALL_READ = 2 * 1024;
+// 1 KiB holds a ws client's upgrade request (a browser's, with cookies, may
+// take two reads) and a chat message. Idle, 10,000 connections through
+// acceptConnection() (bench/edge-idle.mjs): 13.4 KiB each with 2 KiB, 11.9
+// with 1 KiB, 11.9 with 512 B; 63 KiB per raw connection with 64 KiB.
+const SMALL_READ = 1024;
 const BIG_READ = 64 * 1024;
 
 class DenoChannel extends LoopChannel {

@@ -111,7 +111,8 @@ export class WebSocketStreamCore {
   readonly opened: Promise<WebSocketOpenInfo>;
   readonly closed: Promise<WebSocketCloseInfo>;
   private source: MessageSource | undefined;
-  private readonly opening = new AbortController();
+  /** Until the source opened (then dropped: an AbortController and its signal less per idle connection). */
+  private opening: AbortController | null = new AbortController();
   private readableController!: ReadableStreamDefaultController<string | Uint8Array>;
   private writableController!: WritableStreamDefaultController;
   /** Writes accepted by the writable and not yet taken by the transport. */
@@ -158,7 +159,7 @@ export class WebSocketStreamCore {
       this.writableController.error(e);
     };
     if (signal?.aborted) { fail(signal.reason); return; }
-    const onAbort = () => this.opening.abort(signal!.reason);
+    const onAbort = () => this.opening?.abort(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const sink: MessageSink = {
@@ -186,9 +187,10 @@ export class WebSocketStreamCore {
       drained: () => this.drained(),
     };
 
-    open(sink, this.opening.signal).then((source) => {
+    open(sink, this.opening!.signal).then((source) => {
       signal?.removeEventListener('abort', onAbort);
       this.source = source;
+      this.opening = null;
       resolveOpened({ readable, writable, extensions: source.extensions, protocol: source.protocol });
     }, (e) => {
       signal?.removeEventListener('abort', onAbort);
@@ -224,7 +226,7 @@ export class WebSocketStreamCore {
     validateReason(reason);
     if (this.done) return;
     if (!this.source) {
-      this.opening.abort(new WebSocketError('The WebSocket was closed before the opening handshake completed', { closeCode, reason }));
+      this.opening?.abort(new WebSocketError('The WebSocket was closed before the opening handshake completed', { closeCode, reason }));
       return;
     }
     this.source.close(closeCode ?? (reason ? 1000 : undefined), reason || undefined);
