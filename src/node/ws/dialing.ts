@@ -8,9 +8,8 @@ import process from 'node:process';
 import type { PerMessageDeflate } from '../deflate/permessage-deflate.js';
 import type { Transport } from '../transport/transport.js';
 import { transportFor } from '../transport/net.js';
+import { CLOSING } from '../../core/protocol.js';
 import type { ConnectionOptions } from './connection-options.js';
-
-const CLOSING = 2;
 
 /** A connection in CONNECTING, as the client handshake sees it (WebSocket is one). */
 export interface Dialing {
