@@ -8,6 +8,7 @@ export { HttpResponse, type RecognizedString } from './http-response.js';
 export { HttpRequest } from './http-request.js';
 export * from './compression.js';
 export type { WebSocket } from './websocket.js';
+export type { AppShutdownOptions, AppShutdownResult } from './shutdown.js';
 
 /** Stops listening on the socket a listen callback was given. */
 export function us_listen_socket_close(listenSocket: ListenSocket): void {
