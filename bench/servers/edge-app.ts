@@ -11,7 +11,9 @@
 // Both echo every message as it came (text as text, binary as binary) on
 // 127.0.0.1, port chosen by the system; no permessage-deflate (the C load
 // generator does not offer it). Prints {"ready":true,"impl":..,"port":N}; exits
-// when stdin closes.
+// when stdin closes. Each line "stats" on stdin is answered, after a full GC,
+// with {"rss":..,"heapUsed":..,"external":..}: bench/edge-idle.mjs measures the
+// App's idle connections with it (EDGE_SCRIPT=bench/servers/edge-app.ts).
 /* eslint-disable @typescript-eslint/no-explicit-any -- two runtimes' globals */
 const g = globalThis as any;
 const argv: string[] = g.Deno ? g.Deno.args : g.Bun.argv.slice(2);
@@ -50,14 +52,24 @@ async function native(): Promise<number> {
   });
 }
 
-const port = impl === 'native' ? await native() : impl === 'app' ? await app() : NaN;
+// 'ours' is what bench/edge-idle.mjs calls the library's server (EDGE_SCRIPT=bench/servers/edge-app.ts).
+const port = impl === 'native' ? await native() : impl === 'app' || impl === 'ours' ? await app() : NaN;
 if (Number.isNaN(port)) throw new Error(`usage: edge-app.ts app|native [--src] (got ${impl})`);
 console.log(JSON.stringify({ ready: true, impl, port }));
 
+// After a full GC, the process's memory (for bench/edge-idle.mjs; Deno needs --v8-flags=--expose-gc).
+function stats(): void {
+  if (g.Bun) g.Bun.gc(true); else if (typeof g.gc === 'function') { g.gc(); g.gc(); }
+  const m = g.process.memoryUsage();
+  console.log(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external }));
+}
+
+// Each line 'stats' on stdin is answered; the process exits when stdin closes.
 (async () => {
+  const text = new TextDecoder();
   try {
-    if (g.Deno) { for await (const _ of g.Deno.stdin.readable) { /* until it closes */ } }
-    else { for await (const _ of g.Bun.stdin.stream()) { /* until it closes */ } }
+    const input = g.Deno ? g.Deno.stdin.readable : g.Bun.stdin.stream();
+    for await (const chunk of input) if (text.decode(chunk).includes('stats')) stats();
   } catch { /* no stdin */ }
   if (g.Deno) g.Deno.exit(0); else g.process.exit(0);
 })();
