@@ -189,6 +189,22 @@ for (const carrier of ['tcp', 'net'] as const) {
       ws.terminate();
     });
 
+    it('drain keeps a sender that fills to a mark going (sending while getBufferedAmount() is under 1 KiB)', async () => {
+      setAppTransport(carrier);
+      let sent = 0, drains = 0;
+      const fill = (ws: AppSocket): void => { while (ws.getBufferedAmount() < 1024 && sent < 200_000) { ws.send(`message ${sent}`); sent++; } };
+      const port = await serve({ open: fill, drain: (ws) => { drains++; fill(ws); } });
+      const ws = await open(port);
+      let received = 0;
+      ws.on('message', () => { received++; });
+      const deadline = Date.now() + 10_000;
+      while (received < 20_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Without drains after a flush the kernel took whole, the flow would stop after the first kilobyte (~70 messages).
+      expect(received).toBeGreaterThanOrEqual(20_000);
+      expect(drains).toBeGreaterThan(100);
+      ws.terminate();
+    });
+
     it('answers pings itself and hands them to the ping handler; ws.ping() reaches the client', async () => {
       setAppTransport(carrier);
       const pings: string[] = [];

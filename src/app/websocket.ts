@@ -71,6 +71,9 @@ export function frameOf(opcode: number, payload: Uint8Array, rsv1: boolean): Uin
 }
 
 const utf8 = new TextEncoder();
+// After this turn's I/O (setImmediate where the runtime has it).
+const afterTurn: (fn: () => void) => void = (globalThis as { setImmediate?: (fn: () => void) => void }).setImmediate ??
+  ((fn) => { setTimeout(fn, 0); });
 const topicName = (t: RecognizedString): string => typeof t === 'string' ? t : new TextDecoder().decode(bytesOf(t));
 
 const CLOSED_ACCESS = 'Invalid access of closed uWS.WebSocket/SSLWebSocket.';
@@ -101,6 +104,8 @@ export class WebSocket implements WireOwner, Subscriber {
   /** @internal Subscribed topics (null: none yet). */ _topics: Set<string> | null = null;
   /** @internal Sweep ticks since the peer last sent a byte (or we sent, with resetIdleTimeoutOnSend). */ _idleTicks = 0;
   /** @internal */ readonly _behavior: SocketBehavior;
+  /** The application saw backpressure: tell it when it is gone. */
+  private wantsDrain = false;
 
   /** @internal */
   constructor(readonly _wire: Wire, private readonly route: Route, private readonly userData: unknown,
@@ -170,7 +175,12 @@ export class WebSocket implements WireOwner, Subscriber {
   }
 
   /** Bytes sent and not yet taken by the kernel (this turn's corked writes included). */
-  getBufferedAmount(): number { this.check(); return this._wire.bufferedAmount(); }
+  getBufferedAmount(): number {
+    this.check();
+    const n = this._wire.bufferedAmount();
+    if (n > 0) this.wantsDrain = true;
+    return n;
+  }
 
   /** The userData given to res.upgrade(). */
   getUserData(): unknown { this.check(); return this.userData; }
@@ -233,7 +243,7 @@ export class WebSocket implements WireOwner, Subscriber {
 
   private sendFrame(opcode: number, payload: Uint8Array, compress: boolean): number {
     if (this._protocol.state !== OPEN) return DROPPED;
-    if (this.overLimit(payload, opcode)) return DROPPED;
+    if (this.overLimit(payload, opcode)) { this.wantsDrain = true; return DROPPED; }
     let rsv1 = false;
     if (compress && this.deflate !== null && opcode !== OP_PING && payload.byteLength > 0) {
       payload = this.deflate.compress(payload);
@@ -241,7 +251,9 @@ export class WebSocket implements WireOwner, Subscriber {
     }
     this._writeFrame(opcode, payload, rsv1);
     if (this._behavior.resetIdleTimeoutOnSend !== false && opcode !== OP_PING) this._idleTicks = 0;
-    return this._wire.backpressure() > 0 ? BACKPRESSURE : SUCCESS;
+    if (this._wire.backpressure() === 0) return SUCCESS;
+    this.wantsDrain = true;
+    return BACKPRESSURE;
   }
 
   /** @internal One copy: header and payload in one chunk of this turn's write (the payload may be a lent message). */
@@ -297,7 +309,21 @@ export class WebSocket implements WireOwner, Subscriber {
 
   /** @internal Everything written reached the kernel. */
   onDrain(): void {
+    this.wantsDrain = false;
     if (!this._closed) this._behavior.drain?.(this);
+  }
+
+  /**
+   * @internal A flush went out whole. If the application saw backpressure
+   * (getBufferedAmount() counts this turn's queue, send() said 0 or 2), that is
+   * a drain too: uWS.js's Backpressure example sends in drain until
+   * getBufferedAmount() passes its mark. After this turn, so a drain handler
+   * that sends again runs once per turn, not in a loop.
+   */
+  onFlushed(): void {
+    if (!this.wantsDrain || this._closed || this._behavior.drain === undefined) return;
+    this.wantsDrain = false;
+    afterTurn(() => { if (!this._closed && this._wire.backpressure() === 0) this._behavior.drain?.(this); });
   }
 
   /** @internal A message, ping or pong from the peer, lent to its handler. */

@@ -12,6 +12,8 @@ export interface WireOwner {
   onClose(): void;
   /** Writes that had to wait for the kernel are all written (after backpressure() was non-zero). */
   onDrain?(): void;
+  /** A flush went out whole at once: nothing waits for the kernel. */
+  onFlushed?(): void;
 }
 
 export type Chunk = Uint8Array | string;
@@ -48,7 +50,9 @@ export abstract class Wire {
     if (this.queued === null) return;
     const chunks = this.queued;
     this.queued = null;
-    if (!this.closed) this.writeOut(chunks);
+    if (this.closed) return;
+    this.writeOut(chunks);
+    if (!this.closed && this.backpressure() === 0) this.owner?.onFlushed?.();
   }
 
   /** Sends what is queued, then ends the connection (FIN) and closes it. */
