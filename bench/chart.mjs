@@ -1,13 +1,15 @@
 // The chart `npm run bench` writes (bench/chart.svg): per scenario, throughput as a ratio to ws
-// (ws = 1x) for wasmsocket and for the ceilings measured in the same run (setup adds the one behind
+// (ws = 1x) for wasmsocket, wasmsocket/app (the uWebSockets.js API) and for the ceilings measured
+// in the same run (setup adds the one behind
 // Node's http server), on a log scale (the
 // ratios run from about 1x to above 10x), with the issue's target marked. A diamond on each bar
 // marks the same ratio per server CPU-second, the steadier view when other work shares the
 // machine. Plain SVG text, no dependencies, readable on GitHub and in any browser.
 
-const COLORS = { ours: '#2b6cb0', http: '#6b8fb3', unmask: '#9c9c9c', tcp: '#cfcfcf', target: '#c53030', grid: '#e2e2e2', text: '#222', cpu: '#111' };
-const SUMMARY_KEY = { ours: 'wasmsocket', http: 'ceilingHttp', unmask: 'ceilingUnmask', tcp: 'ceilingTcp' };
+const COLORS = { app: '#dd6b20', appTarget: '#9c4221', ours: '#2b6cb0', http: '#6b8fb3', unmask: '#9c9c9c', tcp: '#cfcfcf', target: '#c53030', grid: '#e2e2e2', text: '#222', cpu: '#111' };
+const SUMMARY_KEY = { app: 'app', ours: 'wasmsocket', http: 'ceilingHttp', unmask: 'ceilingUnmask', tcp: 'ceilingTcp' };
 const BARS = [
+  { key: 'app', label: 'wasmsocket/app' },
   { key: 'ours', label: 'wasmsocket' },
   { key: 'http', label: 'ceiling: Node http upgrade + TCP echo' },
   { key: 'unmask', label: 'ceiling: TCP echo + unmasking' },
@@ -21,14 +23,14 @@ const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * meta: {title, subtitle} lines printed above the bars.
  */
 export function renderChart(summary, meta) {
-  const rows = summary.filter((s) => s.kind !== 'idle' && s.ratio != null);
-  const value = (s, key) => (key === 'ours' ? s.ratio : s.ceiling?.[key]?.vsWs ?? null);
+  const rows = summary.filter((s) => s.kind !== 'idle' && (s.ratio != null || s.ratioApp != null));
+  const value = (s, key) => (key === 'ours' ? s.ratio : key === 'app' ? s.ratioApp ?? null : s.ceiling?.[key]?.vsWs ?? null);
   const perCpu = (s, key) => {
     const a = s[SUMMARY_KEY[key]]?.perCpu;
     const w = s.ws?.perCpu;
     return a && w ? a / w : null;
   };
-  const all = rows.flatMap((s) => BARS.flatMap((b) => [value(s, b.key), perCpu(s, b.key)]).concat(s.target?.min ?? []))
+  const all = rows.flatMap((s) => BARS.flatMap((b) => [value(s, b.key), perCpu(s, b.key)]).concat(s.target?.min ?? [], s.appTarget?.min ?? []))
     .filter((v) => v != null && v > 0);
   const lo = 0.5;
   const hi = Math.max(2, ...all) * 1.15;
@@ -76,10 +78,18 @@ export function renderChart(summary, meta) {
       }
       const cpuText = c != null ? ` (${c.toFixed(2)}x per CPU)` : '';
       out.push(`<text x="${labelX.toFixed(1)}" y="${y + barH - 2}" fill="${COLORS.text}">${v.toFixed(2)}x${cpuText}</text>`);
+      // The App's own target (issue 23), on its bar.
+      if (b.key === 'app' && s.appTarget?.min != null) {
+        const tx = x(s.appTarget.min).toFixed(1);
+        out.push(`<line x1="${tx}" y1="${y - 2}" x2="${tx}" y2="${y + barH + 2}" stroke="${COLORS.appTarget}" stroke-width="2.5"/>`);
+      }
     });
     if (s.target?.min != null) {
+      // wasmsocket's target, on its bar (the first unless the App's comes before it).
+      const j = Math.max(0, barsOf(s).findIndex((b) => b.key === 'ours'));
+      const ty = y0 + j * (barH + gap);
       const tx = x(s.target.min).toFixed(1);
-      out.push(`<line x1="${tx}" y1="${y0 - 2}" x2="${tx}" y2="${y0 + barH + 2}" stroke="${COLORS.target}" stroke-width="2.5"/>`);
+      out.push(`<line x1="${tx}" y1="${ty - 2}" x2="${tx}" y2="${ty + barH + 2}" stroke="${COLORS.target}" stroke-width="2.5"/>`);
     }
     y0 += h;
   }
@@ -97,6 +107,9 @@ export function renderChart(summary, meta) {
   out.push(`<line x1="${lx}" y1="${ly - 1}" x2="${lx}" y2="${ly + 11}" stroke="${COLORS.target}" stroke-width="2.5"/>`);
   out.push(`<text x="${lx + 6}" y="${ly + 9}" fill="${COLORS.text}">target</text>`);
   lx += 56;
+  out.push(`<line x1="${lx}" y1="${ly - 1}" x2="${lx}" y2="${ly + 11}" stroke="${COLORS.appTarget}" stroke-width="2.5"/>`);
+  out.push(`<text x="${lx + 6}" y="${ly + 9}" fill="${COLORS.text}">App target (issue 23)</text>`);
+  lx += 140;
   out.push(`<path d="M${lx} ${ly} l5 5 l-5 5 l-5 -5 z" fill="#fff" stroke="${COLORS.cpu}" stroke-width="1.3"/>`);
   out.push(`<text x="${lx + 9}" y="${ly + 9}" fill="${COLORS.text}">per server CPU-second</text>`);
   out.push(`<text x="12" y="${height - 8}" fill="#777" font-size="11">${esc(meta.footer)}</text>`);

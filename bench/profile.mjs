@@ -3,7 +3,7 @@
 // started with `node --cpu-prof`, under the same load generator and pinning, then prints the
 // functions with the most self time (and the profile's path, for Chrome DevTools).
 //
-//   node bench/profile.mjs echo-1k [ours|ws|tcp|unmask|http] [--duration S] [--top N] [--keep DIR] [--loadgen c|js]
+//   node bench/profile.mjs echo-1k [ours|app|ws|tcp|unmask|http] [--duration S] [--top N] [--keep DIR] [--loadgen c|js]
 //
 // Sample shares are robust to other work on the machine (they are shares of the server's own
 // samples, idle excluded), so this is the tool for "where does the time go", while bench/run.mjs
@@ -49,6 +49,7 @@ if (!scn) {
 }
 const SERVERS = {
   ours: ['servers/wasmsocket-echo.mjs'],
+  app: ['servers/app-echo.mjs'],
   ws: ['servers/ws-echo.mjs'],
   tcp: ['servers/ceiling.mjs', '--variant', 'tcp'],
   unmask: ['servers/ceiling.mjs', '--variant', 'unmask'],

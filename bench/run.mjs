@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench [-- options]    (= node bench/run.mjs [options])
 //
-// Runs each scenario against `ws`, wasmsocket and two ceilings (Node's TCP echo of the same bytes
+// Runs each scenario against `ws`, wasmsocket, wasmsocket/app (the uWebSockets.js API) and two ceilings (Node's TCP echo of the same bytes
 // with no WebSocket work, and with only unmasking; setup adds a third, the TCP echo behind Node's
 // http 'upgrade' event) interleaved (ws, ours, tcp, unmask, ws, ...),
 // each run with a fresh server process (bench/servers/*) driven by a separate load generator
@@ -20,7 +20,8 @@
 //   --duration S       measurement seconds per run (default 3)
 //   --warmup S         warm-up seconds per run (default 1)
 //   --rounds N         runs per implementation per scenario, interleaved (default 2)
-//   --impl NAME        run one implementation only: ws, ours, tcp, unmask or http (the ceilings)
+//   --impl A,B         run only these implementations: ws, ours, app (wasmsocket/app, the
+//                      uWebSockets.js API), tcp, unmask or http (the ceilings)
 //   --no-ceiling       skip the ceiling servers
 //   --chart FILE       write the chart to FILE (default bench/chart.svg, written when the run has
 //                      ws, ours and the ceilings for every scenario of the default set)
@@ -58,11 +59,13 @@ const CEILING = path.join(BENCH, 'servers', 'ceiling.mjs');
 const SERVERS = {
   ws: path.join(BENCH, 'servers', 'ws-echo.mjs'),
   ours: path.join(BENCH, 'servers', 'wasmsocket-echo.mjs'),
+  app: path.join(BENCH, 'servers', 'app-echo.mjs'),
   tcp: CEILING,
   unmask: CEILING,
   http: CEILING,
 };
-const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', tcp: 'ceiling tcp', unmask: 'ceiling unmask', http: 'ceiling http' };
+const DIST_APP = path.join(ROOT, 'dist', 'app.js');
+const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', app: 'wasmsocket/app', tcp: 'ceiling tcp', unmask: 'ceiling unmask', http: 'ceiling http' };
 // The ceilings (bench/servers/ceiling.mjs), each with the scenarios it runs in: Node's TCP echo of
 // the same byte stream with no WebSocket work, and the same with only unmasking, speak no
 // permessage-deflate and hold no idle state worth comparing, so they run in the echo, broadcast
@@ -115,7 +118,10 @@ function parseOptions(argv) {
       case '--duration': o.duration = num(flag, value()); break;
       case '--warmup': o.warmup = Number(value()); break;
       case '--rounds': o.rounds = Math.round(num(flag, value())); break;
-      case '--impl': o.impl = value(); if (!['ws', 'ours', 'tcp', 'unmask', 'http'].includes(o.impl)) die('--impl takes ws, ours, tcp, unmask or http'); break;
+      case '--impl':
+        o.impl = value().split(',').map((x) => x.trim()).filter(Boolean);
+        if (!o.impl.length || o.impl.some((x) => !['ws', 'ours', 'app', 'tcp', 'unmask', 'http'].includes(x))) die('--impl takes ws, ours, app, tcp, unmask or http (comma-separated)');
+        break;
       case '--no-ceiling': o.ceiling = false; break;
       case '--chart': o.chart = path.resolve(value()); break;
       case '--no-chart': o.chart = false; break;
@@ -169,20 +175,23 @@ function serverNode(spec) {
 // ---- scenarios ------------------------------------------------------------------------------
 
 // target: ratio ours/ws of the scenario's primary metric ({min} for throughput, {max} for memory).
+// appTarget: wasmsocket/app's, from issue 23 (uWebSockets.js's ratios to ws on this instrument):
+// {min} ratio to ws; setup's {min, perCpu} is met by msgs/s or by msgs per server CPU-second (the
+// CPU per handshake, when the load generator saturates first); idle's {maxKiB} is absolute.
 const BASE_SCENARIOS = [
-  { name: 'echo-32', kind: 'echo', size: 32, binary: false, conns: 64, inflight: 16, refill: 4, target: { min: 1.5 },
+  { name: 'echo-32', kind: 'echo', size: 32, binary: false, conns: 64, inflight: 16, refill: 4, appTarget: { min: 13 }, target: { min: 1.5 },
     desc: 'echo, 32 B text, 64 conns x 16 in flight' },
-  { name: 'echo-1k', kind: 'echo', size: 1024, binary: false, conns: 64, inflight: 16, refill: 4, target: { min: 6 },
+  { name: 'echo-1k', kind: 'echo', size: 1024, binary: false, conns: 64, inflight: 16, refill: 4, appTarget: { min: 10 }, target: { min: 6 },
     desc: 'echo, 1 KiB text, 64 conns x 16 in flight' },
-  { name: 'echo-64k', kind: 'echo', size: 65536, binary: true, conns: 16, inflight: 4, target: { min: 1.6 },
+  { name: 'echo-64k', kind: 'echo', size: 65536, binary: true, conns: 16, inflight: 4, appTarget: { min: 2.4 }, target: { min: 1.6 },
     desc: 'echo, 64 KiB binary, 16 conns x 4 in flight' },
-  { name: 'echo-1m', kind: 'echo', size: 1 << 20, binary: true, conns: 4, inflight: 2, target: { min: 1.6 },
+  { name: 'echo-1m', kind: 'echo', size: 1 << 20, binary: true, conns: 4, inflight: 2, appTarget: { min: 1.9 }, target: { min: 1.6 },
     desc: 'echo, 1 MiB binary, 4 conns x 2 in flight' },
-  { name: 'broadcast', kind: 'broadcast', size: 64, binary: false, conns: 256, inflight: 16, target: { min: 14 },
+  { name: 'broadcast', kind: 'broadcast', size: 64, binary: false, conns: 256, inflight: 16, appTarget: { min: 20 }, target: { min: 14 },
     desc: 'broadcast 64 B text to 256 conns, 16 broadcasts in flight (msgs/s = deliveries)' },
-  { name: 'setup', kind: 'setup', concurrency: 16, target: { min: 2 },
+  { name: 'setup', kind: 'setup', concurrency: 16, appTarget: { min: 3.2, perCpu: true }, target: { min: 2 },
     desc: 'connect + handshake + close handshake + TCP close, 16 concurrent clients (msgs/s = connections)' },
-  { name: 'idle', kind: 'idle', conns: 10_000, target: { max: 0.5 },
+  { name: 'idle', kind: 'idle', conns: 10_000, appTarget: { maxKiB: 1.5 }, target: { max: 0.5 },
     desc: 'idle memory: server RSS growth per open connection (after GC)' },
 ];
 // Targets from issue 12 (1 KiB >= 4x ws, 16 KiB >= 1.5x); 16 KiB runs with deflate only.
@@ -195,12 +204,22 @@ const DEFLATE_SCENARIOS = [...BASE_SCENARIOS.filter((s) => s.kind === 'echo'), E
     name: `${s.name}-deflate`,
     deflate: true,
     target: DEFLATE_TARGETS[s.name],
+    appTarget: undefined,
     desc: `${s.desc}, permessage-deflate`,
   }));
+// Issue 23's deflate row: every reply compressed from scratch (ws and ours with
+// serverNoContextTakeover, the App with SHARED_COMPRESSOR, which keeps no context either).
+const ECHO_1K_FRESH = { ...DEFLATE_SCENARIOS.find((s) => s.name === 'echo-1k-deflate'), name: 'echo-1k-deflate-nct',
+  noContextTakeover: true, target: undefined, appTarget: { min: 8.5 },
+  desc: 'echo, 1 KiB chat text, 64 conns x 16 in flight, permessage-deflate, every reply compressed from scratch (serverNoContextTakeover)' };
+DEFLATE_SCENARIOS.splice(DEFLATE_SCENARIOS.findIndex((s) => s.name === 'echo-1k-deflate') + 1, 0, ECHO_1K_FRESH);
 const ALL_SCENARIOS = [...BASE_SCENARIOS, ...DEFLATE_SCENARIOS];
 
 if (opts.list) {
-  for (const s of ALL_SCENARIOS) console.log(`${s.name.padEnd(18)} ${s.desc}${s.target ? `  [target ${targetText(s.target)}]` : ''}`);
+  for (const s of ALL_SCENARIOS) {
+    console.log(`${s.name.padEnd(20)} ${s.desc}${s.target ? `  [target ${targetText(s.target)}]` : ''}` +
+      `${s.appTarget ? `  [App target ${targetText(s.appTarget)}]` : ''}`);
+  }
   process.exit(0);
 }
 
@@ -219,7 +238,17 @@ function selectScenarios() {
 }
 
 function targetText(t) {
-  return t.min != null ? `>= ${t.min}x` : `<= ${t.max}x`;
+  if (t.maxKiB != null) return `<= ${t.maxKiB} KiB/conn`;
+  return t.min != null ? `>= ${t.min}x${t.perCpu ? ' (or per CPU)' : ''}` : `<= ${t.max}x`;
+}
+
+/** Whether a target is met: `ratio` to ws, `perCpu` the same per server CPU-second, `s` the summary. */
+function targetMet(t, ratio, perCpu, s) {
+  if (!t) return null;
+  if (t.maxKiB != null) return s?.ok && s.bytesPerConn != null ? s.bytesPerConn <= t.maxKiB * 1024 : null;
+  if (ratio == null) return null;
+  if (t.min != null) return ratio >= t.min || (t.perCpu === true && perCpu != null && perCpu >= t.min);
+  return ratio <= t.max;
 }
 
 // ---- environment ----------------------------------------------------------------------------
@@ -489,7 +518,7 @@ async function runOne(scn, impl, round) {
   const label = `${IMPL_LABEL[impl]} server`;
   const serverArgs = CEILINGS.includes(impl)
     ? ['--variant', impl, '--mode', scn.kind === 'setup' ? 'setup' : mode]
-    : ['--mode', mode, ...(scn.deflate ? ['--deflate'] : [])];
+    : ['--mode', mode, ...(scn.deflate ? ['--deflate'] : []), ...(scn.noContextTakeover ? ['--server-no-context-takeover'] : [])];
   const server = launchNode(SERVERS[impl], serverArgs, {
     name: label,
     cpu: PIN?.server,
@@ -644,17 +673,19 @@ async function runOne(scn, impl, round) {
 // kernel time) is the most this byte stream allows us, against a ws that keeps its own.
 function cpuTable(summary) {
   const us = (v) => (v == null ? '' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  const bound = (w, o) => (o?.ok && o.sysUs > 0 && o.userUs != null ? `${((w.userUs + w.sysUs) / o.sysUs).toFixed(2)}x` : '');
   const rows = [];
   for (const s of summary) {
-    const w = s.ws, o = s.wasmsocket;
-    if (!w?.ok || !o?.ok || w.sysUs == null || o.sysUs == null) continue;
-    const bound = o.sysUs > 0 ? (w.userUs + w.sysUs) / o.sysUs : null;
-    rows.push([s.scenario, us(w.userUs), us(w.sysUs), us(o.userUs), us(o.sysUs), bound == null ? '' : `${bound.toFixed(2)}x`]);
+    const w = s.ws, o = s.wasmsocket, a = s.app;
+    const has = (x) => x?.ok && x.sysUs != null;
+    if (!has(w) || !(has(o) || has(a))) continue;
+    rows.push([s.scenario, us(w.userUs), us(w.sysUs), has(o) ? us(o.userUs) : '', has(o) ? us(o.sysUs) : '', bound(w, has(o) ? o : null),
+      has(a) ? us(a.userUs) : '', has(a) ? us(a.sysUs) : '', bound(w, has(a) ? a : null)]);
   }
   if (!rows.length) return null;
-  const headers = ['scenario', 'ws user', 'ws kernel', 'ours user', 'ours kernel', 'x ws at 0 user'];
-  return 'server CPU per message, µs (user = the process\'s own code, kernel = its system time):\n' +
-    table(rows, headers, ['l', 'r', 'r', 'r', 'r', 'r']);
+  const headers = ['scenario', 'ws user', 'ws kernel', 'ours user', 'ours kernel', 'x ws at 0 user', 'app user', 'app kernel', 'app x ws at 0 user'];
+  return 'server CPU per message, µs (user = the process\'s own code, kernel = its system time; app = wasmsocket/app):\n' +
+    table(rows, headers, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
 }
 
 function median(xs) {
@@ -723,7 +754,9 @@ async function main() {
   if (REDIS_ONLY) return runRedisFanout();
   const scenarios = selectScenarios();
   const ours = oursStatus();
-  let impls = ['ws', 'ours'];
+  const appAvailable = existsSync(DIST_APP);
+  let impls = appAvailable ? ['ws', 'ours', 'app'] : ['ws', 'ours'];
+  if (ours.available && !appAvailable) note('dist/app.js not found: running without wasmsocket/app (run `npm run build`)');
   if (!ours.available) {
     impls = ['ws'];
     note(`${ours.reason}: running ws only. \`npm run bench\` expects a built package: run \`npm run build\` (npm install runs it).`);
@@ -732,8 +765,9 @@ async function main() {
   }
   if (opts.ceiling) impls.push(...CEILINGS);
   if (opts.impl) {
-    if (opts.impl === 'ours' && !ours.available) die('--impl ours, but dist/index.js does not exist (run `npm run build`)');
-    impls = [opts.impl];
+    if (opts.impl.includes('ours') && !ours.available) die('--impl ours, but dist/index.js does not exist (run `npm run build`)');
+    if (opts.impl.includes('app') && !appAvailable) die('--impl app, but dist/app.js does not exist (run `npm run build`)');
+    impls = opts.impl;
   }
   const implsFor = (scn) => impls.filter((i) => !CEILINGS.includes(i) || CEILING_SCENARIOS[i](scn));
 
@@ -794,6 +828,9 @@ async function main() {
     const ratioPerCpu = rel('ours', 'ws', 'perCpu');
     let met = null;
     if (ratio != null && scn.target) met = scn.target.min != null ? ratio >= scn.target.min : ratio <= scn.target.max;
+    const ratioApp = rel('app', 'ws');
+    const ratioAppPerCpu = rel('app', 'ws', 'perCpu');
+    const metApp = targetMet(scn.appTarget, ratioApp, ratioAppPerCpu, per.app);
     const ceiling = {};
     for (const c of CEILINGS) {
       if (!per[c]) continue;
@@ -815,6 +852,12 @@ async function main() {
       ratioPerCpu,
       ceiling,
       targetMet: met,
+      // wasmsocket/app (the uWebSockets.js API): its summary, ratios to ws and issue 23's target.
+      app: per.app ?? null,
+      ratioApp,
+      ratioAppPerCpu,
+      appTarget: scn.appTarget ?? null,
+      appTargetMet: metApp,
     });
     const list = implsFor(scn);
     for (const impl of list) {
@@ -828,7 +871,9 @@ async function main() {
         const v = CEILINGS.includes(impl) ? null : rel(impl, c);
         return v == null ? '' : `${(v * 100).toFixed(0)}%`;
       };
-      const targetCell = scn.target && (isOurs || list.length === 1) ? `${targetText(scn.target)}${met == null ? '' : met ? ' ok' : ' MISS'}` : '';
+      const targetCell = impl === 'app'
+        ? (scn.appTarget ? `${targetText(scn.appTarget)}${metApp == null ? '' : metApp ? ' ok' : ' MISS'}` : '')
+        : scn.target && (isOurs || list.length === 1) ? `${targetText(scn.target)}${met == null ? '' : met ? ' ok' : ' MISS'}` : '';
       if (!s.ok) {
         rows.push([scn.name, IMPL_LABEL[impl], s.na ? 'n/a' : 'error', '', '', '', '', '', '', '', '', '', ratioCell, '', '', '', targetCell]);
         continue;
@@ -873,6 +918,7 @@ async function main() {
 
   const footnotes = [];
   let broadcastNoted = false;
+  let appBroadcastNoted = false;
   for (const r of allRuns) {
     if (r.error) footnotes.push(`${r.scenario} / ${r.impl} round ${r.round}: ERROR ${r.error}`);
     else if (r.na) footnotes.push(`${r.scenario} / ${r.impl} round ${r.round}: n/a, ${r.na}`);
@@ -890,6 +936,10 @@ async function main() {
     footnotes.push(`gen CPU marked "!": the load generator used >= ${GEN_LIMIT}% of its core; that row may measure the load generator, not the server.`);
   }
   for (const r of allRuns) {
+    if (r.impl === 'wasmsocket/app' && r.scenario.startsWith('broadcast') && r.server && !appBroadcastNoted) {
+      appBroadcastNoted = true;
+      footnotes.push('wasmsocket/app broadcast: every client subscribed to one topic, app.publish() to it (framed once).');
+    }
     if (r.impl === 'wasmsocket' && r.scenario.startsWith('broadcast') && r.server && !broadcastNoted) {
       broadcastNoted = true;
       footnotes.push(`wasmsocket broadcast uses ${r.server.broadcastMethod ? 'wss.broadcast()' : 'the loop over wss.clients (no wss.broadcast())'}; ws uses the loop over wss.clients.`);

@@ -1,6 +1,6 @@
 // Benchmark server: wasmsocket, from the built package (../../dist/index.js; `npm run build`).
 //
-//   node --expose-gc bench/servers/wasmsocket-echo.mjs [--mode echo|broadcast] [--deflate]
+//   node --expose-gc bench/servers/wasmsocket-echo.mjs [--mode echo|broadcast] [--deflate [--server-no-context-takeover]]
 //
 // Listens on 127.0.0.1, port 0, and prints one JSON line to stdout:
 //   {"ready":true,"impl":"wasmsocket","port":PORT,...}   or   {"ready":false,"error":"..."}
@@ -43,7 +43,9 @@ const OPEN = WebSocket?.OPEN ?? 1;
 let wss;
 try {
   // BENCH_DEFLATE_SHARED=1: the shared-compressor mode (one compressor per process).
-  const pmd = deflate && process.env.BENCH_DEFLATE_SHARED === '1' ? { sharedCompressor: true } : deflate;
+  // --server-no-context-takeover: every reply compressed from scratch (issue 23's deflate row).
+  const pmd = deflate && process.env.BENCH_DEFLATE_SHARED === '1' ? { sharedCompressor: true }
+    : deflate && args.includes('--server-no-context-takeover') ? { serverNoContextTakeover: true } : deflate;
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: pmd });
 } catch (err) {
   out({ ready: false, impl: IMPL, error: `new WebSocketServer failed: ${err?.message ?? err}` });

@@ -1,6 +1,6 @@
 // Benchmark server: the `ws` package (with bufferutil / utf-8-validate, as in production).
 //
-//   node --expose-gc bench/servers/ws-echo.mjs [--mode echo|broadcast] [--deflate]
+//   node --expose-gc bench/servers/ws-echo.mjs [--mode echo|broadcast] [--deflate [--server-no-context-takeover]]
 //
 // Listens on 127.0.0.1, port 0, and prints one JSON line to stdout:
 //   {"ready":true,"impl":"ws","port":PORT,...}   or   {"ready":false,"error":"..."}
@@ -54,7 +54,9 @@ const OPEN = WebSocket?.OPEN ?? 1;
 
 let wss;
 try {
-  wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflate });
+  // --server-no-context-takeover: every reply compressed from scratch (issue 23's deflate row).
+  const pmd = deflate && args.includes('--server-no-context-takeover') ? { serverNoContextTakeover: true } : deflate;
+  wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: pmd });
 } catch (err) {
   out({ ready: false, impl: IMPL, error: `new WebSocketServer failed: ${err?.message ?? err}` });
   process.exit(1);
