@@ -68,6 +68,13 @@ describe('runtimes (npm run test:runtimes)', () => {
       expect(result.out).toMatch(new RegExp(`\\[${name}\\] conformance \\(server-side cases[^:]*\\(wasmsocket/web from the packed package\\)\\): [1-9]\\d* passed, 0 failed`));
     }
   });
+
+  it('wasmsocket/app on Deno.listen and Bun.listen (the package\'s deno / bun entries) passes them too, but for the App\'s listed differences', () => {
+    for (const name of ['deno', 'bun']) {
+      expect(result.out).toMatch(new RegExp(`\\[${name}\\] conformance \\(server-side cases[^:]*App echo server \\(wasmsocket/app from the packed package\\)\\): [1-9]\\d* passed, 0 failed`));
+      expect(result.out).toMatch(new RegExp(`\\[${name}\\] ws client against the ${name[0].toUpperCase()}${name.slice(1)} App echo server[^:]*: ([1-9]\\d*) of \\1 scenarios passed`));
+    }
+  });
 });
 
 describe('package entries', () => {
