@@ -3,6 +3,7 @@
 // uWebSockets.js (in progress)" says what works and what does not yet).
 import { TemplatedApp, type AppOptions } from './app.js';
 import { nodePlatform } from './node-platform.js';
+import { tlsPlatform, type SSLAppOptions } from './node-tls.js';
 
 // Everything but App() is the same in every runtime.
 export * from './exports.js';
@@ -11,3 +12,10 @@ export * from './exports.js';
 export function App(options?: AppOptions): TemplatedApp {
   return new TemplatedApp(nodePlatform, options);
 }
+
+/** An App on Node's tls (key_file_name, cert_file_name, passphrase as uWS.js names them); throws on unreadable files or a bad key. */
+export function SSLApp(options: SSLAppOptions): TemplatedApp {
+  return new TemplatedApp(tlsPlatform(options), options);
+}
+
+export type { SSLAppOptions };

@@ -37,9 +37,13 @@ class NetAcceptor implements Acceptor {
   close(): void { this.server.close(); }
 }
 
-/** Listens with net.Server; `cb` gets the acceptor, or the error. */
-export function listenNet(req: ListenRequest, cb: (acceptor: Acceptor | Error) => void): void {
-  const server = createServer({ noDelay: true }, (socket) => {
+/** Makes the listening server, calling `onSocket` for each connection (net's by default; SSLApp's: tls's). */
+export type ServerFactory = (onSocket: (socket: Socket) => void) => Server;
+const plainServer: ServerFactory = (onSocket) => createServer({ noDelay: true }, onSocket);
+
+/** Listens with net.Server (or what `create` makes); `cb` gets the acceptor, or the error. */
+export function listenNet(req: ListenRequest, cb: (acceptor: Acceptor | Error) => void, create: ServerFactory = plainServer): void {
+  const server = create((socket) => {
     const wire = new NetWire(socket);
     wire.owner = req.onConnection(wire);
     socket.on('data', (b: Uint8Array) => { if (!wire.isClosed) Wire.read(wire, b, 0, b.length); });
