@@ -285,6 +285,35 @@ for (const carrier of ['tcp', 'net'] as const) {
       b.terminate();
     });
 
+    it('hostile frames: an unmasked frame is answered with close 1002 and FIN; garbage in bulk does not take the process down', async () => {
+      setAppTransport(carrier);
+      const closes: number[] = [];
+      const port = await serve({ close: (_ws, code) => { closes.push(code); } });
+      const upgradeRequest = 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+      const rawSession = (after: Buffer): Promise<Buffer> => new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.concat([Buffer.from(upgradeRequest), after])));
+        const parts: Buffer[] = [];
+        s.on('data', (d) => parts.push(d));
+        s.on('error', () => {});
+        s.on('close', () => resolve(Buffer.concat(parts)));
+        setTimeout(() => s.destroy(), 3000);
+      });
+      const unmasked = await rawSession(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+      const head = unmasked.indexOf('\r\n\r\n') + 4;
+      expect(unmasked.subarray(head, head + 4)).toEqual(Buffer.from([0x88, 0x02, 0x03, 0xea]));
+      // Seeded garbage: whatever the core makes of it, the connection ends and the App keeps serving.
+      let x = 0x2545f491;
+      const garbage = Buffer.alloc(256 * 1024).map(() => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x & 0xff; });
+      await rawSession(garbage);
+      const ws = await open(port);
+      const done = closed(ws);
+      ws.close(1000);
+      expect((await done).code).toBe(1000);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(closes).toHaveLength(3);
+      expect(closes[0]).toBe(1006); // a failed connection: no close frame came from the peer
+    });
+
     it('takes frames sent in the same packet as the upgrade request', async () => {
       setAppTransport(carrier);
       let resolveMsg!: (s: string) => void;
