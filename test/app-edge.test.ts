@@ -228,6 +228,27 @@ for (const runtime of Object.keys(RUNTIMES) as (keyof typeof RUNTIMES)[]) {
       for (const c of [s1, s2, other, publisher]) await c.close(1000);
     });
 
+    it('holds what a client that stops reading cannot take, reports it, drains in order and calls drain', async () => {
+      const c = await client(server.port, '/cmd', { perMessageDeflate: false });
+      const socket = (c.ws as unknown as { _socket: net.Socket })._socket;
+      socket.pause();
+      const count = 64, size = 256 * 1024; // 16 MiB: far past what loopback's socket buffers hold
+      c.ws.send(`flood ${count} ${size}`);
+      await new Promise((r) => setTimeout(r, 300));
+      c.ws.send('buffered');
+      await new Promise((r) => setTimeout(r, 300));
+      socket.resume();
+      for (let i = 0; i < count; i++) {
+        const m = await c.next(`flood message ${i}`, 20_000);
+        expect(m.data.length).toBe(size);
+        expect(m.data[0] === (i & 0xff) && m.data[size - 1] === (i & 0xff), `message ${i} in order`).toBe(true);
+      }
+      const buffered = Number(/^buffered (\d+)$/.exec((await c.next('buffered')).data.toString())?.[1]);
+      expect(buffered, 'getBufferedAmount() while the client did not read').toBeGreaterThan(1024 * 1024);
+      expect((await c.next('drained', 10_000)).data.toString()).toBe('drained');
+      await c.close(1000);
+    }, 60_000);
+
     it('serves 200 connections at once, each echoing 20 messages in its own order', async () => {
       const clients = await Promise.all(Array.from({ length: 200 }, () => client(server.port, '/', { perMessageDeflate: false })));
       await Promise.all(clients.map(async (c, i) => {

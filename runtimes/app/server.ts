@@ -14,7 +14,9 @@
 // WebSocket (SHARED_COMPRESSOR) on /*: echo. On /cmd, echo but for three
 // texts: 'close-me <code>' ends with that code and 'server bye', 'sub <topic>'
 // subscribes (answers 'subscribed <topic>'), 'pub <topic> <text>' publishes
-// <text> to the topic through app.publish.
+// <text> to the topic through app.publish, 'flood <n> <bytes>' sends n
+// binary messages at once, 'buffered' answers getBufferedAmount(), and the
+// drain handler sends 'drained' once after a flood.
 /* eslint-disable @typescript-eslint/no-explicit-any -- two runtimes' globals */
 const g = globalThis as any;
 const runtime: 'deno' | 'bun' = g.Deno ? 'deno' : 'bun';
@@ -25,6 +27,9 @@ const mod: any = from === 'package' ? await import('wasmsocket/app') // the pack
     : await import(from === 'dist' ? '../../dist/app-bun.js' : '../../src/entries/app-bun.ts');
 const { App, us_socket_local_port: localPort } = mod;
 const text = new TextDecoder();
+
+// Sockets that flooded and have not drained yet.
+const flooded = new Set<unknown>();
 
 function makeApp(maxPayloadLength?: number): any {
   const app = App();
@@ -62,8 +67,18 @@ function makeApp(maxPayloadLength?: number): any {
         if (m) { if (typeof ws.subscribe !== 'function') ws.send('no-pubsub'); else { ws.subscribe(m[1]); ws.send(`subscribed ${m[1]}`); } return; }
         m = /^pub (\S+) (.*)$/.exec(t);
         if (m) { app.publish(m[1], m[2]); return; }
+        m = /^flood (\d+) (\d+)$/.exec(t);
+        if (m) {
+          for (let i = 0; i < Number(m[1]); i++) ws.send(new Uint8Array(Number(m[2])).fill(i & 0xff), true);
+          flooded.add(ws);
+          return;
+        }
+        if (t === 'buffered') { ws.send(`buffered ${ws.getBufferedAmount()}`); return; }
       }
       ws.send(message, isBinary);
+    },
+    drain(ws: any) {
+      if (flooded.delete(ws)) ws.send('drained');
     },
   });
   app.ws('/*', { ...common, message(ws: any, message: ArrayBuffer, isBinary: boolean) { ws.send(message, isBinary); } });

@@ -70,8 +70,8 @@ class DenoWire extends Wire {
   private inFlight = 0;
   private writing = false;
   private closeReported = false;
-  /** backpressure() reported bytes waiting: onDrain once they are written. */
-  private drainWanted = false;
+  /** The kernel took only part of a write: onDrain once everything is written. */
+  private kernelFull = false;
 
   constructor(private readonly conn: DenoConn) { super(); }
 
@@ -83,11 +83,7 @@ class DenoWire extends Wire {
 
   // Deno tells no more than that conn.write's promise has not resolved yet:
   // the bytes of the write in flight count until it does.
-  backpressure(): number {
-    const n = this.inFlight + this.pendingBytes;
-    if (n > 0) this.drainWanted = true;
-    return n;
-  }
+  backpressure(): number { return this.inFlight + this.pendingBytes; }
 
   remoteAddress(): string { return this.conn.remoteAddr.hostname; }
 
@@ -149,6 +145,7 @@ class DenoWire extends Wire {
           denoStats.writes++;
           off += await this.conn.write(off === 0 ? bytes : bytes.subarray(off));
           this.inFlight = bytes.length - off;
+          if (this.inFlight > 0) this.kernelFull = true;
           if (this.closed) return;
         }
         const next: Uint8Array[] | null = this.pending;
@@ -163,11 +160,13 @@ class DenoWire extends Wire {
       this.writing = false;
       this.inFlight = 0;
     }
-    if (this.ending) this.finishEnd();
-    else if (this.drainWanted) {
-      this.drainWanted = false;
+    if (this.ending) { this.finishEnd(); return; }
+    // Everything is written. After a partial write that is a drain; otherwise
+    // the flush went out whole, only later than Node's (Deno's write is a promise).
+    if (this.kernelFull) {
+      this.kernelFull = false;
       this.owner?.onDrain?.();
-    }
+    } else this.owner?.onFlushed?.();
   }
 
   protected shutdown(): void {
