@@ -12,12 +12,14 @@
 import process from 'node:process';
 import { Wire, type Chunk, type WireOwner } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
+import { tcpReusePortFlag } from './node-reuseport.js';
 
 interface TcpHandle {
   onread: ((this: TcpHandle, ab?: ArrayBuffer) => void) | null;
   onconnection: ((this: TcpHandle, status: number, client?: TcpHandle) => void) | null;
   wire?: TcpWire;
-  bind(host: string, port: number): number;
+  /** flags: Node >= 22.12 passes them to uv_tcp_bind (UV_TCP_REUSEPORT); older Node ignores a third argument. */
+  bind(host: string, port: number, flags?: number): number;
   bind6(host: string, port: number, flags: number): number;
   listen(backlog: number): number;
   getsockname(out: { address?: string; port?: number; family?: string }): number;
@@ -38,6 +40,8 @@ interface ShutdownReq { handle: TcpHandle; oncomplete: (status: number) => void;
 interface Bindings {
   TCP: new (type: number) => TcpHandle;
   SERVER: number;
+  /** UV_TCP_REUSEPORT, or 0 where this Node cannot share a port (node-reuseport.ts). */
+  REUSEPORT: number;
   WriteWrap: new () => WriteReq;
   ShutdownWrap: new () => ShutdownReq;
   state: Int32Array;
@@ -59,7 +63,7 @@ function load(): Bindings | null {
   const binding = (process as unknown as { binding?: (name: string) => unknown }).binding;
   if (pending || typeof binding !== 'function') return null;
   try {
-    const tcp = binding.call(process, 'tcp_wrap') as { TCP?: Bindings['TCP']; constants?: { SERVER?: number } };
+    const tcp = binding.call(process, 'tcp_wrap') as { TCP?: Bindings['TCP']; constants?: { SERVER?: number; [k: string]: number | undefined } };
     const sw = binding.call(process, 'stream_wrap') as Record<string, unknown>;
     const TCP = tcp.TCP, proto = TCP?.prototype as Partial<TcpHandle> | undefined;
     if (typeof TCP !== 'function' || typeof tcp.constants?.SERVER !== 'number' || !proto ||
@@ -67,7 +71,7 @@ function load(): Bindings | null {
       typeof proto.shutdown !== 'function' || typeof sw.WriteWrap !== 'function' || typeof sw.ShutdownWrap !== 'function' ||
       !(sw.streamBaseState instanceof Int32Array) || typeof sw.kReadBytesOrError !== 'number') return null;
     return {
-      TCP, SERVER: tcp.constants.SERVER,
+      TCP, SERVER: tcp.constants.SERVER, REUSEPORT: tcpReusePortFlag(tcp.constants as Record<string, number>),
       WriteWrap: sw.WriteWrap as Bindings['WriteWrap'], ShutdownWrap: sw.ShutdownWrap as Bindings['ShutdownWrap'],
       state: sw.streamBaseState, kReadBytesOrError: sw.kReadBytesOrError, kArrayBufferOffset: sw.kArrayBufferOffset as number,
       kLastWriteWasAsync: sw.kLastWriteWasAsync as number,
@@ -85,8 +89,8 @@ export function tcpHandlesAvailable(): boolean {
 
 let readBuffer: Uint8Array | null = null;
 
-/** @internal Counts for tests: which path ran, how many writes left. */
-export const tcpStats = { accepted: 0, writes: 0, queuedWrites: 0 };
+/** @internal Counts for tests: which path ran, how many writes left, how many reads went straight into wasm memory. */
+export const tcpStats = { accepted: 0, writes: 0, queuedWrites: 0, directReads: 0 };
 
 class TcpWire extends Wire {
   /** Bytes handed to libuv and not yet written (async writes only). */
@@ -105,6 +109,15 @@ class TcpWire extends Wire {
     const out: { address?: string } = {};
     this.handle.getpeername(out);
     return out.address ?? '';
+  }
+
+  // The handle reads into `target` from its next read on (libuv asks for the buffer per read;
+  // the target is one area for all sockets, each read handled before the next lands).
+  readInto(target: Uint8Array): boolean {
+    if (this.closed || typeof this.handle.useUserBuffer !== 'function') return false;
+    this.handle.useUserBuffer(target);
+    this.readTarget = target;
+    return true;
   }
 
   pause(): void { if (!this.closed) this.handle.readStop(); }
@@ -180,7 +193,8 @@ function onRead(this: TcpHandle, ab?: ArrayBuffer): void {
   if (wire === undefined || wire.isClosed) return;
   const n = b.state[b.kReadBytesOrError];
   if (n > 0) {
-    if (ab === undefined) Wire.read(wire, readBuffer!, 0, n);
+    if (wire.readTarget !== null) { tcpStats.directReads++; Wire.readInto(wire, n); }
+    else if (ab === undefined) Wire.read(wire, readBuffer!, 0, n);
     else {
       const offset = b.state[b.kArrayBufferOffset];
       Wire.read(wire, new Uint8Array(ab, offset, n), 0, n);
@@ -212,13 +226,14 @@ export function listenTcp(req: ListenRequest): Acceptor | number {
   if (b === null) throw new Error('TCP handles are not available in this Node');
   if (readBuffer === null) readBuffer = new Uint8Array(READ_BUFFER_SIZE);
   const server = new b.TCP(b.SERVER);
+  const flags = req.reusePort ? b.REUSEPORT : 0;
   const host = req.host === undefined || req.host === '' ? undefined : req.host === 'localhost' ? '127.0.0.1' : req.host;
   let err: number;
   if (host === undefined) {
-    err = server.bind6('::', req.port, 0);
-    if (err !== 0) err = server.bind('0.0.0.0', req.port);
+    err = server.bind6('::', req.port, flags);
+    if (err !== 0) err = server.bind('0.0.0.0', req.port, flags);
   } else {
-    err = IPV4.test(host) ? server.bind(host, req.port) : server.bind6(host, req.port, 0);
+    err = IPV4.test(host) ? server.bind(host, req.port, flags) : server.bind6(host, req.port, flags);
   }
   if (err === 0) err = server.listen(req.backlog ?? 511);
   if (err !== 0) {

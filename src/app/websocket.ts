@@ -126,6 +126,8 @@ export class WebSocket implements WireOwner, Subscriber {
       inflater,
     });
     this._wire.owner = this;
+    // Reads from here on land in the codec's input area in wasm memory, parsed where the kernel put them.
+    this._wire.readInto(this._protocol.readTarget());
     this.route.added(this);
     // uWS.js's older examples read userData's fields on the socket itself (ws.url); getUserData() is the current way.
     if (typeof this.userData === 'object' && this.userData !== null) Object.assign(this, this.userData);
@@ -283,6 +285,16 @@ export class WebSocket implements WireOwner, Subscriber {
   onData(b: Uint8Array, start: number, end: number): void {
     this._idleTicks = 0;
     this._protocol.receive(b.subarray(start, end));
+  }
+
+  /** @internal `n` bytes read straight into the decoder's input area. */
+  onReadInto(n: number): void {
+    this._idleTicks = 0;
+    const wire = this._wire, target = this._protocol.readTarget();
+    if (wire.readTarget === target) { this._protocol.receiveRead(n); return; }
+    // The codec was swapped since (tests force the scalar build): take this read by copy, the next into the new area.
+    this._protocol.receive(wire.readTarget!.slice(0, n));
+    wire.readInto(target);
   }
 
   /** @internal The route's sweep: a ping at half the idle timeout, the connection closed past it. */

@@ -14,6 +14,8 @@ export interface WireOwner {
   onDrain?(): void;
   /** A flush went out whole at once: nothing waits for the kernel. */
   onFlushed?(): void;
+  /** `n` bytes were read straight into the target given to readInto() (instead of onData). */
+  onReadInto?(n: number): void;
 }
 
 export type Chunk = Uint8Array | string;
@@ -80,6 +82,16 @@ export abstract class Wire {
     }
   }
 
+  /** Where reads land when readInto() took a target (the codec's input area), else null. */
+  readTarget: Uint8Array | null = null;
+
+  /**
+   * Reads from now on land in `target` (the owner hears onReadInto(n)), where
+   * the carrier can read into memory it is given (Node's TCP handles); false
+   * where it cannot, and reads keep coming through onData.
+   */
+  readInto(_target: Uint8Array): boolean { return false; }
+
   /** Bytes written but not yet taken by the kernel, plus this turn's queue. */
   abstract bufferedAmount(): number;
   /** Bytes handed to the transport that the kernel has not taken yet (this turn's queue not counted). */
@@ -104,6 +116,12 @@ export abstract class Wire {
   static read(wire: Wire, b: Uint8Array, start: number, end: number): void {
     readDepth++;
     try { wire.owner?.onData(b, start, end); } finally { if (--readDepth === 0) flushDirty(); }
+  }
+
+  /** @internal As read(), for `n` bytes read into readTarget. */
+  static readInto(wire: Wire, n: number): void {
+    readDepth++;
+    try { wire.owner?.onReadInto?.(n); } finally { if (--readDepth === 0) flushDirty(); }
   }
 }
 
