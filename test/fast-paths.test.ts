@@ -17,7 +17,7 @@ import { directReadStats, directWriteStats, readsDirect } from '../src/node/tran
 import { syncZlibStats } from '../src/node/deflate/zlib-sync.ts';
 import { resetZlibPeak, zlibStats } from '../src/node/deflate/permessage-deflate.ts';
 import { cleanupList, closeWss, echoMessages } from './helpers/servers.ts';
-import { T, until, withTimeout } from './helpers/wait.ts';
+import { T, withTimeout } from './helpers/wait.ts';
 
 const cleanups = cleanupList();
 const engaged: string[] = [];
