@@ -3,12 +3,15 @@
 // app-bun.ts), against real peers on 127.0.0.1: undici's fetch, curl, raw TCP
 // sockets for what a client library would not send, and ws for the upgrade.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 import { Buffer } from 'node:buffer';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { opensslPath, selfSignedCert } from './helpers/cert.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CURL = ['/usr/bin/curl', '/usr/local/bin/curl'].find((p) => existsSync(p));
@@ -18,11 +21,25 @@ const RUNTIMES = {
   bun: [`${ROOT}node_modules/.bin/bun`, ['runtimes/app/server.ts']],
 } as const;
 
-interface Server { child: ChildProcess; port: number; limitedPort: number; stderr: () => string }
+interface Server { child: ChildProcess; port: number; limitedPort: number; tlsPort?: number; stderr: () => string }
 
-/** Starts runtimes/app/server.ts in `runtime`; resolves once both Apps listen (bounded). */
+// The test certificate as PEM files for SSLApp (null without openssl: the TLS tests skip, saying so).
+const tlsFiles = (() => {
+  if (!opensslPath()) return null;
+  const { key, cert } = selfSignedCert();
+  const dir = mkdtempSync(join(tmpdir(), 'wasmsocket-app-edge-'));
+  writeFileSync(join(dir, 'key.pem'), key);
+  writeFileSync(join(dir, 'cert.pem'), cert);
+  return { dir, key: join(dir, 'key.pem'), cert: join(dir, 'cert.pem') };
+})();
+if (!tlsFiles) console.log('SSLApp tests skipped: openssl is not installed (apt-get install openssl)');
+afterAll(() => { if (tlsFiles) rmSync(tlsFiles.dir, { recursive: true, force: true }); });
+
+/** Starts runtimes/app/server.ts in `runtime`; resolves once its Apps listen (bounded). */
 function startServer(runtime: keyof typeof RUNTIMES): Promise<Server> {
-  const [cmd, args] = RUNTIMES[runtime];
+  const [cmd, baseArgs] = RUNTIMES[runtime];
+  const args = tlsFiles ? [...baseArgs, `--tls-key=${tlsFiles.key}`, `--tls-cert=${tlsFiles.cert}`] : baseArgs;
+  const count = tlsFiles ? 3 : 2;
   return new Promise((resolve, reject) => {
     const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
     for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k === 'NODE_OPTIONS') delete env[k];
@@ -35,9 +52,9 @@ function startServer(runtime: keyof typeof RUNTIMES): Promise<Server> {
       out += d;
       for (const m of out.matchAll(/^LISTENING (\{.*\})$/gm)) ports.push(JSON.parse(m[1]).port);
       out = out.slice(out.lastIndexOf('\n') + 1);
-      if (ports.length >= 2) {
+      if (ports.length >= count) {
         clearTimeout(timer);
-        resolve({ child, port: ports[0], limitedPort: ports[1], stderr: () => err });
+        resolve({ child, port: ports[0], limitedPort: ports[1], tlsPort: ports[2], stderr: () => err });
       }
     });
     child.stderr!.on('data', (d) => { err += d; });
@@ -243,6 +260,22 @@ for (const runtime of Object.keys(RUNTIMES) as (keyof typeof RUNTIMES)[]) {
       await c.close(1000);
     }, 60_000);
 
+    it.skipIf(!tlsFiles)('SSLApp: the same routes and WebSocket echo over TLS (curl -k, ws over wss://)', async () => {
+      const base = `https://127.0.0.1:${server.tlsPort}`;
+      expect(await curl(['-k', `${base}/health`])).toBe('ok');
+      expect(await curl(['-k', '-X', 'POST', '--data', '{"a":1,"b":2}', `${base}/json`])).toBe(JSON.stringify({ sum: 3, runtime }));
+      const ws = new WebSocket(`wss://127.0.0.1:${server.tlsPort}/cmd`, { rejectUnauthorized: false });
+      const got = await new Promise<string[]>((resolve, reject) => {
+        const seen: string[] = [];
+        ws.on('open', () => { ws.send('over tls'); ws.send(new Uint8Array(300_000).fill(7)); ws.send('close-me 4002'); });
+        ws.on('message', (d: Buffer, isBinary: boolean) => seen.push(isBinary ? `binary ${d.length} ${d[299_999]}` : d.toString()));
+        ws.on('close', (code: number, reason: Buffer) => resolve([...seen, `close ${code} ${reason}`]));
+        ws.on('error', reject);
+        setTimeout(() => reject(new Error(`timed out; got ${seen.join(', ')}`)), 10_000);
+      });
+      expect(got).toEqual(['over tls', 'binary 300000 7', 'close 4002 server bye']);
+    }, 20_000);
+
     it('serves 200 connections at once, each echoing 20 messages in its own order', async () => {
       const clients = await Promise.all(Array.from({ length: 200 }, () => client(server.port, '/', { perMessageDeflate: false })));
       await Promise.all(clients.map(async (c, i) => {
@@ -253,6 +286,39 @@ for (const runtime of Object.keys(RUNTIMES) as (keyof typeof RUNTIMES)[]) {
     }, 60_000);
   });
 }
+
+describe('wasmsocket/app entries for Deno and Bun', () => {
+  it.each([['deno', 'dist/app-deno.js'], ['bun', 'dist/app-bun.js'], ['', 'dist/app.js']])(
+    'condition "%s" resolves wasmsocket/app to %s', async (condition, file) => {
+      const args = [...(condition ? [`--conditions=${condition}`] : []), '--input-type=module', '-e', "console.log(import.meta.resolve('wasmsocket/app'))"];
+      const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, args, { cwd: ROOT }, (err, o) => (err ? reject(err) : resolve(o))));
+      expect(out.trim()).toBe(new URL(file, `file://${ROOT}`).href);
+    });
+
+  it('export the same names as the Node entry, with App bound to their own listener', async () => {
+    const node = await import('../src/app/index.ts');
+    for (const entry of [await import('../src/entries/app-deno.ts'), await import('../src/entries/app-bun.ts')]) {
+      expect(Object.keys(entry).sort()).toEqual(Object.keys(node).sort());
+    }
+  });
+
+  it.skipIf(!existsSync(`${ROOT}dist/app-deno.js`))('the built entries import nothing from Node', async () => {
+    const { readFileSync } = await import('node:fs');
+    for (const f of ['dist/app-deno.js', 'dist/app-bun.js']) {
+      // The entry and the chunks it imports.
+      const seen = new Set<string>();
+      const visit = (file: string): void => {
+        if (seen.has(file)) return;
+        seen.add(file);
+        const js = readFileSync(`${ROOT}dist/${file}`, 'utf8');
+        expect(js, file).not.toMatch(/from ['"](node:|fs|net|http|stream|crypto|zlib)['"]|require\(/);
+        for (const m of js.matchAll(/from ['"]\.\/([^'"]+)['"]|import ['"]\.\/([^'"]+)['"]/g)) visit(m[1] ?? m[2]);
+      };
+      visit(f.slice('dist/'.length));
+      expect(seen.size).toBeGreaterThan(1);
+    }
+  });
+});
 
 interface Message { data: Buffer; isBinary: boolean }
 

@@ -7,7 +7,8 @@
 // installed, which runtimes/run-all.mjs does from the packed package), listens on a free 127.0.0.1 port
 // and prints `LISTENING {"port":..,"runtime":..}`; a second App with
 // maxPayloadLength 1000 prints a second line (what test/conformance's limit
-// cases need). It exits when its stdin closes.
+// cases need); with --tls-key=<file> --tls-cert=<file>, a third line for an
+// SSLApp with the same routes. It exits when its stdin closes.
 //
 // HTTP: GET and HEAD /health, GET /page, POST /json ({a, b} -> {sum}), GET /users/:id,
 // GET /query (echoes the query string and a header), anything else 404.
@@ -31,8 +32,8 @@ const text = new TextDecoder();
 // Sockets that flooded and have not drained yet.
 const flooded = new Set<unknown>();
 
-function makeApp(maxPayloadLength?: number): any {
-  const app = App();
+function makeApp(maxPayloadLength?: number, tls?: object): any {
+  const app = tls ? mod.SSLApp(tls) : App();
   app.get('/health', (res: any) => { res.end('ok'); })
     .head('/health', (res: any) => { res.end('ok'); })
     .get('/page', (res: any) => { res.writeStatus('200 OK').writeHeader('Content-Type', 'text/html; charset=utf-8').end('<h1>héllo</h1>'); })
@@ -96,6 +97,9 @@ function listen(app: any, maxPayload: number): Promise<void> {
 
 await listen(makeApp(), 100 * 1024 * 1024);
 await listen(makeApp(1000), 1000);
+// --tls-key=<file> --tls-cert=<file>: a third App, SSLApp with the same routes.
+const flag = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+if (flag('tls-key')) await listen(makeApp(undefined, { key_file_name: flag('tls-key'), cert_file_name: flag('tls-cert') }), 100 * 1024 * 1024);
 
 // Exit when stdin closes (the parent went away).
 (async () => {

@@ -16,6 +16,7 @@ import { Wire, type Chunk } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import type { Platform } from './app.js';
 import { edgeAcceptKey } from './edge-accept-key.js';
+import type { EdgeSSLAppOptions } from './edge-ssl.js';
 
 interface BunSocket {
   data: BunWire | undefined;
@@ -27,10 +28,12 @@ interface BunSocket {
   resume(): void;
   setNoDelay?(on?: boolean): boolean;
 }
+interface BunTls { key: unknown; cert: unknown; passphrase?: string }
 interface BunListener { readonly port: number; stop(closeActive?: boolean): void }
 interface BunNs {
+  file(path: string): { text(): Promise<string>; size: number };
   listen(o: {
-    hostname: string; port: number; allowHalfOpen?: boolean;
+    hostname: string; port: number; allowHalfOpen?: boolean; tls?: BunTls;
     socket: {
       open(s: BunSocket): void; data(s: BunSocket, chunk: Uint8Array): void; drain(s: BunSocket): void;
       end(s: BunSocket): void; close(s: BunSocket): void; error(s: BunSocket, e: Error): void;
@@ -156,10 +159,11 @@ class BunAcceptor implements Acceptor {
   close(): void { this.listener.stop(false); }
 }
 
-function listenOn(hostname: string, req: ListenRequest): BunListener {
+function listenOn(hostname: string, req: ListenRequest, tls: BunTls | undefined): BunListener {
   return bun().listen({
     hostname,
     port: req.port,
+    tls,
     // The App answers what came before the peer's FIN, then ends (as on Node).
     allowHalfOpen: true,
     socket: {
@@ -190,21 +194,38 @@ function listenOn(hostname: string, req: ListenRequest): BunListener {
   });
 }
 
-export const bunPlatform: Platform = {
-  listen(req, cb) {
-    let listener: BunListener;
-    try {
-      const host = req.host === undefined || req.host === '' ? undefined : req.host === 'localhost' ? '127.0.0.1' : req.host;
-      if (host !== undefined) listener = listenOn(host, req);
-      else {
-        // All interfaces: IPv6 and IPv4 on one socket where the system allows it.
-        try { listener = listenOn('::', req); } catch { listener = listenOn('0.0.0.0', req); }
+function platformWith(tls: BunTls | undefined): Platform {
+  return {
+    listen(req, cb) {
+      let listener: BunListener;
+      try {
+        const host = req.host === undefined || req.host === '' ? undefined : req.host === 'localhost' ? '127.0.0.1' : req.host;
+        if (host !== undefined) listener = listenOn(host, req, tls);
+        else {
+          // All interfaces: IPv6 and IPv4 on one socket where the system allows it.
+          try { listener = listenOn('::', req, tls); } catch { listener = listenOn('0.0.0.0', req, tls); }
+        }
+      } catch (e) {
+        cb(e instanceof Error ? e : new Error(String(e)));
+        return;
       }
-    } catch (e) {
-      cb(e instanceof Error ? e : new Error(String(e)));
-      return;
-    }
-    cb(new BunAcceptor(listener));
-  },
-  acceptKey: edgeAcceptKey(),
-};
+      cb(new BunAcceptor(listener));
+    },
+    acceptKey: edgeAcceptKey(),
+  };
+}
+
+export const bunPlatform: Platform = platformWith(undefined);
+
+/**
+ * SSLApp's platform on Bun.listen's TLS (BoringSSL inside Bun): the PEM files
+ * by path (a missing one throws at SSLApp(), as uWS.js's does; a wrong
+ * passphrase throws at listen). Connections are the same wire; Bun's TLS socket
+ * buffers nothing either, so backpressure and drain work as without TLS.
+ */
+export function bunTlsPlatform(options: EdgeSSLAppOptions): Platform {
+  if (!options.key_file_name || !options.cert_file_name) throw new TypeError('SSLApp needs key_file_name and cert_file_name');
+  const key = bun().file(options.key_file_name), cert = bun().file(options.cert_file_name);
+  if (key.size === 0 || cert.size === 0) throw new Error(`SSLApp: cannot read ${key.size === 0 ? options.key_file_name : options.cert_file_name}`);
+  return platformWith({ key, cert, passphrase: options.passphrase });
+}

@@ -18,6 +18,7 @@ import { Wire, type Chunk } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import type { Platform } from './app.js';
 import { edgeAcceptKey } from './edge-accept-key.js';
+import type { EdgeSSLAppOptions } from './edge-ssl.js';
 
 interface DenoAddr { hostname: string; port: number }
 interface DenoConn {
@@ -35,6 +36,8 @@ interface DenoListener {
 }
 interface DenoNs {
   listen(o: { hostname: string; port: number; transport: 'tcp' }): DenoListener;
+  listenTls(o: { hostname: string; port: number; cert: string; key: string; alpnProtocols?: string[] }): DenoListener;
+  readTextFileSync(path: string): string;
   errors: { BadResource: new () => Error; Interrupted: new () => Error };
 }
 
@@ -239,26 +242,42 @@ async function acceptLoop(listener: DenoListener, req: ListenRequest): Promise<v
   }
 }
 
-function listenOn(hostname: string, port: number): DenoListener {
-  return deno().listen({ hostname, port, transport: 'tcp' });
+type ListenOn = (hostname: string, port: number) => DenoListener;
+
+function platformOn(listenOn: ListenOn): Platform {
+  return {
+    listen(req, cb) {
+      let listener: DenoListener;
+      try {
+        const host = req.host === undefined || req.host === '' ? undefined : req.host === 'localhost' ? '127.0.0.1' : req.host;
+        if (host !== undefined) listener = listenOn(host, req.port);
+        else {
+          // All interfaces: IPv6 and IPv4 on one socket where the system allows it.
+          try { listener = listenOn('::', req.port); } catch { listener = listenOn('0.0.0.0', req.port); }
+        }
+      } catch (e) {
+        cb(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
+      void acceptLoop(listener, req);
+      cb(new DenoAcceptor(listener));
+    },
+    acceptKey: edgeAcceptKey(),
+  };
 }
 
-export const denoPlatform: Platform = {
-  listen(req, cb) {
-    let listener: DenoListener;
-    try {
-      const host = req.host === undefined || req.host === '' ? undefined : req.host === 'localhost' ? '127.0.0.1' : req.host;
-      if (host !== undefined) listener = listenOn(host, req.port);
-      else {
-        // All interfaces: IPv6 and IPv4 on one socket where the system allows it.
-        try { listener = listenOn('::', req.port); } catch { listener = listenOn('0.0.0.0', req.port); }
-      }
-    } catch (e) {
-      cb(e instanceof Error ? e : new Error(String(e)));
-      return;
-    }
-    void acceptLoop(listener, req);
-    cb(new DenoAcceptor(listener));
-  },
-  acceptKey: edgeAcceptKey(),
-};
+export const denoPlatform: Platform = platformOn((hostname, port) => deno().listen({ hostname, port, transport: 'tcp' }));
+
+/**
+ * SSLApp's platform on Deno.listenTls: the PEM files read now (--allow-read),
+ * so a wrong path throws at SSLApp() as uWS.js's does. Deno takes no
+ * passphrase: an encrypted key is refused here rather than at the first
+ * handshake. Connections are the same wire over Deno's TLS connection.
+ */
+export function denoTlsPlatform(options: EdgeSSLAppOptions): Platform {
+  if (!options.key_file_name || !options.cert_file_name) throw new TypeError('SSLApp needs key_file_name and cert_file_name');
+  if (options.passphrase) throw new TypeError('SSLApp in Deno: Deno.listenTls takes no passphrase (decrypt the key first)');
+  const key = deno().readTextFileSync(options.key_file_name);
+  const cert = deno().readTextFileSync(options.cert_file_name);
+  return platformOn((hostname, port) => deno().listenTls({ hostname, port, cert, key, alpnProtocols: ['http/1.1'] }));
+}
