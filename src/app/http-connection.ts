@@ -12,6 +12,7 @@ import {
 import { HttpRequest, text } from './http-request.js';
 import { HttpResponse, type ResponseHost } from './http-response.js';
 import type { Wire, WireOwner } from './wire.js';
+import { detach } from './lend.js';
 
 /** What a connection needs from its App. */
 export interface HttpApp {
@@ -241,10 +242,4 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
 // A copy of b[start, end) in its own ArrayBuffer (a Buffer's slice() would be a view of its pool).
 function copyOf(b: Uint8Array, start: number, end: number): Uint8Array {
   return Uint8Array.prototype.slice.call(b, start, end);
-}
-
-// Detaches an ArrayBuffer so a kept reference reads as empty rather than stale
-// (structuredClone with transfer moves it without copying).
-function detach(ab: ArrayBuffer): void {
-  try { structuredClone(ab, { transfer: [ab] }); } catch { /* already detached */ }
 }

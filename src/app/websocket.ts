@@ -16,6 +16,7 @@ import type { ProtocolError } from '../codec/errors.js';
 import { bytesOf, type RecognizedString } from './http-response.js';
 import type { Wire, WireOwner } from './wire.js';
 import type { Subscriber, TopicTree } from './topics.js';
+import { detach } from './lend.js';
 
 export const SUCCESS = 1, BACKPRESSURE = 0, DROPPED = 2;
 const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9;
@@ -78,14 +79,6 @@ const topicName = (t: RecognizedString): string => typeof t === 'string' ? t : n
 
 const CLOSED_ACCESS = 'Invalid access of closed uWS.WebSocket/SSLWebSocket.';
 const EMPTY = new Uint8Array(0);
-
-// Detaches a lent ArrayBuffer (ArrayBuffer.prototype.transfer where the runtime
-// has it, Node >= 21; structuredClone's transfer elsewhere: both move, no copy).
-const transfer = (ArrayBuffer.prototype as { transfer?: () => ArrayBuffer }).transfer;
-function detach(ab: ArrayBuffer): void {
-  if (transfer !== undefined) transfer.call(ab);
-  else structuredClone(ab, { transfer: [ab] });
-}
 
 // The ArrayBuffer to lend for `data`: its own when `owned` (the decoder copies
 // each whole message into fresh bytes of its exact size) and it spans it;
