@@ -11,6 +11,7 @@ import type { BroadcastOptions as FanoutOptions } from './node/fanout/broadcast.
 export type BroadcastOptions = FanoutOptions<WebSocket>;
 export type { BackpressurePolicy } from './node/fanout/broadcast.js';
 export type { Broker, BrokerSink } from './core/broker.js';
+export { ThreadBroker, type ThreadBrokerOptions } from './core/thread-broker.js';
 export { PerMessageDeflate } from './node/deflate/permessage-deflate.js';
 export { MemoryBudget, clientMemoryBudget } from './core/budget.js';
 export type { BudgetEvent } from './core/budget.js';

@@ -7,9 +7,15 @@ export interface ListenRequest {
   host?: string;
   port: number;
   backlog?: number;
+  /** Share the port with this user's other threads and processes (SO_REUSEPORT) where the platform can. */
+  reusePort?: boolean;
   /** A connection arrived: returns who hears its bytes. */
   onConnection(wire: Wire): WireOwner;
 }
+
+/** uWS.js's listen options: the default shares the port where the platform can (SO_REUSEPORT), EXCLUSIVE never does. */
+export const LIBUS_LISTEN_DEFAULT = 0;
+export const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 /** A listening socket: the listen token's insides. */
 export interface Acceptor {

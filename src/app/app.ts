@@ -7,10 +7,12 @@ import type { HttpRequest } from './http-request.js';
 import type { HttpResponse, RecognizedString } from './http-response.js';
 import { Router } from './router.js';
 import { handshake, isValidKey } from './upgrade.js';
-import type { Acceptor, ListenRequest } from './acceptor.js';
+import { LIBUS_LISTEN_EXCLUSIVE_PORT, type Acceptor, type ListenRequest } from './acceptor.js';
 import type { Wire, WireOwner } from './wire.js';
 import { WebSocket, DEFAULT_MAX_PAYLOAD_LENGTH, IDLE_TICKS_PER_TIMEOUT, publishTo, type Route, type SocketBehavior } from './websocket.js';
 import { TopicTree } from './topics.js';
+import { attachBroker } from './app-broker.js';
+import type { Broker } from '../core/broker.js';
 import { drainApp, type AppShutdownOptions, type AppShutdownResult } from './shutdown.js';
 
 /** What the App needs from its runtime. */
@@ -110,6 +112,7 @@ export class TemplatedApp implements HttpApp {
   private draining: Promise<AppShutdownResult> | null = null;
   /** Draining: upgrades are answered 503. */
   private refusing = false;
+  private broker: Broker | null = null;
 
   /** @internal */
   constructor(private readonly platform: Platform, options: AppOptions = {}) {
@@ -145,17 +148,20 @@ export class TemplatedApp implements HttpApp {
 
   /**
    * listen([host,] port, cb), or listen(port, options, cb) (uWS.js's listen
-   * options, LIBUS_LISTEN_EXCLUSIVE_PORT: ports here are always exclusive):
-   * cb gets the listen token, or false when the port could not be taken.
+   * options): cb gets the listen token, or false when the port could not be
+   * taken. As in uWS.js, the port is shared with the Apps of other threads
+   * (and this user's other processes) where the platform has SO_REUSEPORT,
+   * unless options is LIBUS_LISTEN_EXCLUSIVE_PORT; within one thread a port
+   * is never listened on twice.
    */
   listen(hostOrPort: RecognizedString | number, portOrCb: number | ((token: ListenSocket | false) => void),
     maybeCb?: (token: ListenSocket | false) => void): this {
-    let host: string | undefined, port: number, cb: (token: ListenSocket | false) => void;
+    let host: string | undefined, port: number, cb: (token: ListenSocket | false) => void, exclusive = false;
     if (typeof portOrCb === 'function') { port = Number(hostOrPort); cb = portOrCb; }
-    else if (typeof hostOrPort === 'number') { port = hostOrPort; cb = maybeCb!; }
+    else if (typeof hostOrPort === 'number') { port = hostOrPort; cb = maybeCb!; exclusive = (portOrCb & LIBUS_LISTEN_EXCLUSIVE_PORT) !== 0; }
     else { host = typeof hostOrPort === 'string' ? hostOrPort : new TextDecoder().decode(hostOrPort as ArrayBuffer); port = portOrCb; cb = maybeCb!; }
     if (typeof cb !== 'function') throw new TypeError('listen() needs a callback');
-    this.platform.listen({ host, port, onConnection: (wire) => this.accept(wire) }, (a) => {
+    this.platform.listen({ host, port, reusePort: !exclusive, onConnection: (wire) => this.accept(wire) }, (a) => {
       if (a instanceof Error) { cb(false); return; }
       const token = new ListenSocket(a, this);
       this.listening.add(token);
@@ -174,8 +180,23 @@ export class TemplatedApp implements HttpApp {
     return this.topics.count(typeof topic === 'string' ? topic : new TextDecoder().decode(topic as ArrayBuffer));
   }
 
+  /**
+   * Carries this App's publishes to the Apps of other threads or processes and
+   * theirs to its subscribers: a ThreadBroker (worker threads of one process),
+   * wasmsocket/redis's RedisBroker (other processes). Once per App; close() closes it.
+   */
+  useBroker(broker: Broker): this {
+    if (this.broker !== null) throw new Error('This App has a broker already');
+    this.broker = broker;
+    attachBroker(this.topics, broker);
+    return this;
+  }
+
   /** Stops listening and closes every connection (uWS.js's app.close()). */
   close(): this {
+    const broker = this.broker;
+    this.broker = null;
+    broker?.close().catch(() => { /* the broker reports its own errors */ });
     for (const token of [...this.listening]) token.close();
     for (const conn of [...this.connections]) conn.wire.close();
     for (const context of this.contexts) context.closeAll();

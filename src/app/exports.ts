@@ -7,6 +7,9 @@ export { TemplatedApp, ListenSocket, WebSocketContext, type AppOptions, type Htt
 export { HttpResponse, type RecognizedString } from './http-response.js';
 export { HttpRequest } from './http-request.js';
 export * from './compression.js';
+export { LIBUS_LISTEN_DEFAULT, LIBUS_LISTEN_EXCLUSIVE_PORT } from './acceptor.js';
+export { ThreadBroker, type ThreadBrokerOptions } from '../core/thread-broker.js';
+export type { Broker, BrokerSink } from '../core/broker.js';
 export type { WebSocket } from './websocket.js';
 export type { AppShutdownOptions, AppShutdownResult } from './shutdown.js';
 

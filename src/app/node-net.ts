@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Wire, type Chunk } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
+import { netHasReusePort } from './node-reuseport.js';
 
 class NetWire extends Wire {
   constructor(private readonly socket: Socket) { super(); }
@@ -59,7 +60,9 @@ export function listenNet(req: ListenRequest, cb: (acceptor: Acceptor | Error) =
   });
   server.once('error', (err) => cb(err));
   const host = req.host === undefined || req.host === '' ? undefined : req.host;
-  server.listen({ host, port: req.port, backlog: req.backlog ?? 511 }, () => {
+  // reusePort (Node >= 22.12): other threads' Apps may listen on the same port (node-reuseport.ts).
+  const reusePort = req.reusePort === true && netHasReusePort();
+  server.listen({ host, port: req.port, backlog: req.backlog ?? 511, ...(reusePort ? { reusePort } : {}) }, () => {
     server.removeAllListeners('error');
     server.on('error', () => {});
     const addr = server.address();

@@ -8,6 +8,8 @@ import { isIP } from 'node:net';
 import type { Platform } from './app.js';
 import { listenTcp, tcpHandlesAvailable } from './node-tcp.js';
 import { listenNet } from './node-net.js';
+import { holdPort, portFree } from './node-reuseport.js';
+import type { Acceptor } from './acceptor.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 // crypto.hash (Node >= 20.12) hashes in one call without a Hash object.
@@ -25,12 +27,20 @@ export function usesTcpHandles(host?: string): boolean {
 
 export const nodePlatform: Platform = {
   listen(req, cb) {
-    if (!usesTcpHandles(req.host)) { listenNet(req, cb); return; }
+    // A port this thread listens on already is refused; other threads may share it (node-reuseport.ts).
+    if (!portFree(req.port)) { cb(new Error(`port ${req.port} is in use by this thread`)); return; }
+    const held = (a: Acceptor | Error): void => { cb(a instanceof Error ? a : releasing(a, holdPort(a.port))); };
+    if (!usesTcpHandles(req.host)) { listenNet(req, held); return; }
     const r = listenTcp(req);
-    cb(typeof r === 'number' ? new Error(`listen failed (${r})`) : r);
+    held(typeof r === 'number' ? new Error(`listen failed (${r})`) : r);
   },
   acceptKey(key) {
     if (oneShotHash !== undefined) return oneShotHash('sha1', key + GUID, 'base64');
     return crypto.createHash('sha1').update(key + GUID).digest('base64');
   },
 };
+
+// The acceptor, releasing this thread's hold on its port when it closes.
+function releasing(a: Acceptor, release: () => void): Acceptor {
+  return { port: a.port, close() { release(); a.close(); } };
+}

@@ -13,6 +13,10 @@ export interface Subscriber {
 
 export class TopicTree {
   private readonly topics = new Map<string, Set<Subscriber>>();
+  /** A topic got its first subscriber (true) or lost its last (false): a broker's cue (app.useBroker). */
+  onTopic: ((topic: string, active: boolean) => void) | null = null;
+  /** A publish made here (not one a broker delivered): the broker carries it to other threads or processes. */
+  onPublish: ((topic: string, payload: Uint8Array, binary: boolean, compress: boolean) => void) | null = null;
 
   /** Returns the new count of subscribers, or -1 if `s` was subscribed already. */
   subscribe(s: Subscriber, topic: string): number {
@@ -20,6 +24,7 @@ export class TopicTree {
     if (subs === undefined) this.topics.set(topic, (subs = new Set()));
     if (subs.has(s)) return -1;
     subs.add(s);
+    if (subs.size === 1) this.onTopic?.(topic, true);
     (s._topics ??= new Set()).add(topic);
     return subs.size;
   }
@@ -29,7 +34,7 @@ export class TopicTree {
     const subs = this.topics.get(topic);
     if (subs === undefined || !subs.delete(s)) return -1;
     s._topics?.delete(topic);
-    if (subs.size === 0) this.topics.delete(topic);
+    if (subs.size === 0) { this.topics.delete(topic); this.onTopic?.(topic, false); }
     return subs.size;
   }
 
@@ -39,15 +44,20 @@ export class TopicTree {
     for (const topic of s._topics) {
       const subs = this.topics.get(topic);
       subs?.delete(s);
-      if (subs?.size === 0) this.topics.delete(topic);
+      if (subs?.size === 0) { this.topics.delete(topic); this.onTopic?.(topic, false); }
     }
     s._topics = null;
   }
 
   count(topic: string): number { return this.topics.get(topic)?.size ?? 0; }
 
+  /** Topics with at least one subscriber. */
+  names(): IterableIterator<string> { return this.topics.keys(); }
+
   /** Sends `frame` (the message framed once) to every subscriber of `topic` but `except`. */
-  publish(topic: string, frame: Uint8Array, payload: Uint8Array, opcode: number, compress: boolean, except: Subscriber | null): boolean {
+  publish(topic: string, frame: Uint8Array, payload: Uint8Array, opcode: number, compress: boolean, except: Subscriber | null,
+    fromBroker = false): boolean {
+    if (!fromBroker) this.onPublish?.(topic, payload, opcode === 2, compress);
     const subs = this.topics.get(topic);
     if (subs === undefined) return false;
     // A copy of the set: a subscriber's handler may (un)subscribe while we go.
