@@ -7,6 +7,7 @@ import { tlsPlatform, type SSLAppOptions } from './node-tls.js';
 
 // Everything but App() is the same in every runtime.
 export * from './exports.js';
+import * as shared from './exports.js';
 
 /** A plain-TCP App (TLS is expected to end in front of it). */
 export function App(options?: AppOptions): TemplatedApp {
@@ -19,3 +20,10 @@ export function SSLApp(options: SSLAppOptions): TemplatedApp {
 }
 
 export type { SSLAppOptions };
+
+/**
+ * `import uWS from 'wasmsocket/app'`, as uWS.js's ESM examples write it (its
+ * package is CommonJS, so Node hands ESM the whole exports object as default).
+ */
+const uWS = { ...shared, App, SSLApp };
+export default uWS;
