@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { WebSocket as WsClient } from 'ws';
+import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import { WebSocketServer, type WebSocket } from '../src/index.ts';
 import * as web from '../src/web/index.ts';
 import { cleanupList, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
@@ -221,4 +221,59 @@ describe.each(DOORS)('$name', (door) => {
     expect(hs.codes['1009']).toBeGreaterThanOrEqual(door.closeFramesSeen); // the close frame reached (nearly) every peer
     expect(st.maxSeen).toBeLessThanOrEqual(BUDGET);
   }, 400_000);
+});
+
+describe('the WebSocketStream client of wasmsocket/web (in Node), as our Node client', () => {
+  const connect = (u: URL) => Duplex.toWeb(net.connect(Number(u.port), u.hostname)) as web.BytePair;
+
+  it('idleTimeout: a server that answers the upgrade and then nothing is pinged, then dropped within idleTimeout', async () => {
+    const IDLE = 1000;
+    let pings = 0;
+    const server = net.createServer((sock) => {
+      sock.once('data', (d) => {
+        const key = /Sec-WebSocket-Key: (\S+)/i.exec(String(d))![1];
+        void web.acceptValue(key).then((accept) => sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${accept}\r\n\r\n`));
+        sock.on('data', (f) => { if ((f[0] & 0x0f) === 0x9) pings++; }); // reads, answers nothing
+      });
+      sock.on('error', () => undefined);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise((r) => server.close(r)));
+    const ws = new web.WebSocketStream(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { connect, idleTimeout: IDLE, perMessageDeflate: false });
+    await withTimeout(ws.opened, T, 'opened');
+    const opened = Date.now();
+    const err = await withTimeout(ws.closed.then(() => null, (e: web.WebSocketError) => e), IDLE * 3, 'the client to drop the silent server');
+    const gone = Date.now() - opened;
+    console.log(`[door-limits] web WebSocketStream client: idleTimeout ${IDLE} ms, a silent server pinged ${pings}x, dropped ${gone} ms after the handshake`);
+    expect(err?.closeCode).toBe(1006);
+    expect(pings).toBeGreaterThanOrEqual(1);
+    expect(gone).toBeLessThanOrEqual(IDLE + 300);
+  });
+
+  it('clients share a budget: a server streaming unfinished messages to 10 clients is cut at it (1009)', async () => {
+    const MiB16 = 16 * MiB;
+    const wss = new WsServer({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => new Promise((r) => { for (const c of wss.clients) c.terminate(); wss.close(r); }));
+    await once(wss, 'listening');
+    const closeCodes: number[] = [];
+    wss.on('connection', (s) => {
+      s.on('close', (code) => closeCodes.push(code));
+      // ws sends each as a non-final fragment: the message is never finished.
+      const chunk = Buffer.alloc(256 * 1024, 2);
+      let n = 0;
+      const pump = (): void => { if (n++ < 16 && s.readyState === 1) s.send(chunk, { fin: false }, pump); };
+      pump();
+    });
+    const budget = new web.MemoryBudget(MiB16);
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
+    const clients = Array.from({ length: 10 }, () => new web.WebSocketStream(url, { connect, memoryBudget: budget, perMessageDeflate: false }));
+    for (const c of clients) { cleanups.push(() => c.close()); c.closed.catch(() => undefined); }
+    const maxSeen = sampler(() => budget.total);
+    // 10 clients x 4 MiB unfinished = 40 MiB against a 16 MiB budget.
+    await until(() => budget.closes >= 6, 20_000, () => `budget closes (${budget.closes}, total ${budget.total})`);
+    await until(() => closeCodes.filter((c) => c === 1009).length >= 6, T, () => `the server to see 1009 (${closeCodes})`);
+    expect(maxSeen()).toBeLessThanOrEqual(MiB16);
+  });
 });

@@ -6,7 +6,7 @@ export {
 } from './websocket-stream.js';
 export { acceptBudget, acceptHeartbeat, type LimitOptions } from './limits.js';
 export { Topics, type TopicsOptions, type PublishOptions, type BackpressurePolicy } from './topics.js';
-export { MemoryBudget, type BudgetEvent } from '../core/budget.js';
+export { MemoryBudget, clientMemoryBudget, type BudgetEvent } from '../core/budget.js';
 export type { Heartbeat, HeartbeatStats } from '../core/heartbeat.js';
 export type { Broker, BrokerSink } from '../core/broker.js';
 export {

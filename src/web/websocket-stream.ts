@@ -4,6 +4,8 @@
 import type { MessageDeflate } from '../codec/index.js';
 import { Connection, type ConnectionHandler, type ConnectionOptions } from './connection.js';
 import { acceptBudget, acceptHeartbeat, type LimitOptions } from './limits.js';
+import { clientMemoryBudget, type MemoryBudget } from '../core/budget.js';
+import { clientHeartbeat } from '../core/heartbeat.js';
 import type { Topics } from './topics.js';
 import {
   StreamTransport, clientHandshake, serverHandshake, type AcceptOptions, type BytePair, type DeflateOption,
@@ -14,7 +16,11 @@ import {
   WebSocketError, WebSocketStreamCore, webSocketUrl, type MessageSink, type MessageSource, type SourceOpener, type WebSocketStreamOptions,
 } from './stream-core.js';
 
-export interface ClientStreamOptions extends WebSocketStreamOptions, Omit<ConnectionOptions, 'isServer' | 'deflate'> {
+export interface ClientStreamOptions extends WebSocketStreamOptions, Omit<ConnectionOptions, 'isServer' | 'deflate' | 'budget' | 'heartbeat'> {
+  /** The budget this client counts against; default: the one every client of the process shares (clientMemoryBudget()), as the Node client. */
+  memoryBudget?: MemoryBudget;
+  /** ms; 0 (default) is off: a silent server is pinged, then dropped (one timer per value for every client). */
+  idleTimeout?: number;
   /** permessage-deflate: offered by default (as ws's client and browsers); false: not offered. */
   perMessageDeflate?: DeflateOption;
   /** Opens the byte stream pair for a URL; default: the runtime's TCP (Deno.connect, Bun.connect, workerd's connect()). */
@@ -82,7 +88,11 @@ export class WebSocketStream extends WebSocketStreamCore {
         const pair = await Promise.race([pairP, aborted]);
         transport = new StreamTransport(pair, options.closeTimeout);
         const hs = await Promise.race([clientHandshake(transport, u, protocols, options), aborted]);
-        return connectionSource(transport, sink, hs.protocol, hs.extensions, hs.rest, { ...options, isServer: false, deflate: hs.deflate });
+        return connectionSource(transport, sink, hs.protocol, hs.extensions, hs.rest, {
+          isServer: false, maxPayload: options.maxPayload, closeTimeout: options.closeTimeout, deflate: hs.deflate,
+          budget: options.memoryBudget ?? clientMemoryBudget(),
+          heartbeat: options.idleTimeout && options.idleTimeout > 0 ? clientHeartbeat(options.idleTimeout) : null,
+        });
       } catch (e) {
         transport?.abort();
         throw signal.aborted ? signal.reason : failure(e);
