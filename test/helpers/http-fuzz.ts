@@ -57,8 +57,14 @@ const { HTTPParser, methods } = createRequire(import.meta.url)('_http_common') a
   methods: string[];
 };
 // llhttp's method numbers index its whole method table (allMethods: QUERY is 46),
-// not node:http's shorter list; the binding is deprecated but still the one place it is.
-const allMethods = (process as unknown as { binding(n: string): { allMethods?: string[] } }).binding('http_parser').allMethods ?? methods;
+// not node:http's shorter list; only the deprecated binding has it, and Node 24
+// dropped that: there the method is the head's first token, which is what an
+// accepting llhttp matched.
+let allMethods: string[] | null = null;
+try {
+  allMethods = (process as unknown as { binding(n: string): { allMethods?: string[] } }).binding('http_parser').allMethods ?? null;
+} catch { /* Node >= 24 */ }
+const firstToken = (b: Uint8Array): string => /^[\r\n]*([^ ]*)/.exec(Buffer.from(b).toString('latin1'))![1];
 
 /** llhttp's outcome: accepted once on_headers_complete ran without an error before it. */
 export function llhttp(b: Uint8Array): Outcome {
@@ -67,7 +73,7 @@ export function llhttp(b: Uint8Array): Outcome {
   let done: Outcome | null = null, headers: string[] = [], url = '';
   p[HTTPParser.kOnHeaders] = (h: string[], u: string) => { headers = headers.concat(h); url += u; };
   p[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, h: string[], method: number, u: string) => {
-    done = { t: 'accepted', status: 0, method: allMethods[method], url: url + u, minor: major === 1 ? minor : -1, headers: headers.concat(h), end: -1 };
+    done = { t: 'accepted', status: 0, method: allMethods?.[method] ?? firstToken(b), url: url + u, minor: major === 1 ? minor : -1, headers: headers.concat(h), end: -1 };
     return 1; // no body: the head is what is compared
   };
   p[HTTPParser.kOnBody] = () => {};
