@@ -128,13 +128,17 @@ class DenoWire extends Wire {
   }
 
   protected writeOut(chunks: Chunk[]): void {
-    const bytes = join(chunks);
     if (this.writing) {
-      (this.pending ??= []).push(bytes);
-      this.pendingBytes += bytes.length;
+      // Behind the write in flight: joined with whatever else comes once it is done.
+      const pending = this.pending ??= [];
+      for (const c of chunks) {
+        const b = typeof c === 'string' ? utf8.encode(c) : c;
+        pending.push(b);
+        this.pendingBytes += b.length;
+      }
       return;
     }
-    void this.writeAll(bytes);
+    void this.writeAll(join(chunks));
   }
 
   // One conn.write at a time: what was flushed meanwhile goes next, joined.
