@@ -314,6 +314,18 @@ for (const carrier of ['tcp', 'net'] as const) {
       expect(closes[0]).toBe(1006); // a failed connection: no close frame came from the peer
     });
 
+    it('maxLifetime (minutes) closes even a busy socket once it has been open that long', async () => {
+      setAppTransport(carrier);
+      const port = await serve({ idleTimeout: 0, maxLifetime: 0.02, message: (ws, m) => { ws.send(m); } }); // 1.2 s
+      const ws = await open(port);
+      const started = Date.now();
+      const talk = setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send('still here'); }, 50);
+      const done = await closed(ws);
+      clearInterval(talk);
+      expect(done.code).toBe(1006);
+      expect(Date.now() - started).toBeGreaterThan(1000);
+    });
+
     it('takes frames sent in the same packet as the upgrade request', async () => {
       setAppTransport(carrier);
       let resolveMsg!: (s: string) => void;

@@ -60,11 +60,16 @@ export class WebSocketContext implements Route {
   /** @internal */
   added(ws: WebSocket): void {
     this.sockets.add(ws);
-    const seconds = this.behavior.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_S;
-    if (this.sweep === null && seconds > 0) {
-      this.sweep = setInterval(() => this.tick(), (seconds * 1000) / IDLE_TICKS_PER_TIMEOUT);
-      (this.sweep as { unref?: () => void }).unref?.();
-    }
+    if (this.sweep !== null) return;
+    // One period for both limits: a quarter of the idle timeout, or of maxLifetime if that is shorter.
+    const idleMs = (this.behavior.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_S) * 1000, lifeMs = (this.behavior.maxLifetime ?? 0) * 60_000;
+    const period = Math.min(idleMs > 0 ? idleMs : Infinity, lifeMs > 0 ? lifeMs : Infinity) / IDLE_TICKS_PER_TIMEOUT;
+    if (period === Infinity) return;
+    // A silent socket is pinged at half the idle timeout and closed past 1.25x (uWS.js's resolution is 4 s).
+    const pingAt = idleMs > 0 ? Math.max(1, Math.round(idleMs / 2 / period)) : 0;
+    const closeAfter = idleMs > 0 ? Math.max(2, Math.round((idleMs * 1.25) / period)) : 0;
+    this.sweep = setInterval(() => this.tick(pingAt, closeAfter, lifeMs), period);
+    (this.sweep as { unref?: () => void }).unref?.();
   }
 
   /** @internal */
@@ -75,8 +80,9 @@ export class WebSocketContext implements Route {
   /** @internal */
   gone(ws: WebSocket): void { this.onGone?.(ws); }
 
-  private tick(): void {
-    for (const ws of this.sockets) ws._idleTick();
+  private tick(pingAt: number, closeAfter: number, lifeMs: number): void {
+    const now = Date.now();
+    for (const ws of this.sockets) ws._tick(pingAt, closeAfter, now, lifeMs);
     if (this.sockets.size === 0 && this.sweep !== null) { clearInterval(this.sweep); this.sweep = null; }
   }
 

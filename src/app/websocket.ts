@@ -34,6 +34,8 @@ export interface SocketBehavior {
   sendPingsAutomatically?: boolean;
   /** A send counts as activity for the idle timeout (default true). */
   resetIdleTimeoutOnSend?: boolean;
+  /** Minutes a socket may stay connected before it is closed (0: no limit, the default). */
+  maxLifetime?: number;
   maxBackpressure?: number;
   closeOnBackpressureLimit?: boolean;
   open?: (ws: WebSocket) => void;
@@ -60,7 +62,6 @@ export interface Route {
 
 /** Idle timeouts are swept four times per timeout: a silent socket is pinged after 2 ticks and closed after 5 (1x-1.25x the timeout). */
 export const IDLE_TICKS_PER_TIMEOUT = 4;
-const PING_AT_TICK = 2, CLOSE_AFTER_TICKS = 5;
 
 /** A server frame (unmasked): header and payload in one array. */
 export function frameOf(opcode: number, payload: Uint8Array, rsv1: boolean): Uint8Array {
@@ -97,6 +98,7 @@ export class WebSocket implements WireOwner, Subscriber {
   /** @internal Subscribed topics (null: none yet). */ _topics: Set<string> | null = null;
   /** @internal Sweep ticks since the peer last sent a byte (or we sent, with resetIdleTimeoutOnSend). */ _idleTicks = 0;
   /** @internal */ readonly _behavior: SocketBehavior;
+  /** @internal When the socket opened (ms), for maxLifetime. */ _openedAt = 0;
   /** The application saw backpressure: tell it when it is gone. */
   private wantsDrain = false;
 
@@ -119,6 +121,7 @@ export class WebSocket implements WireOwner, Subscriber {
       inflater,
     });
     this._wire.owner = this;
+    this._openedAt = Date.now();
     // Reads from here on land in the codec's input area in wasm memory, parsed where the kernel put them.
     this._wire.readInto(this._protocol.readTarget());
     this.route.added(this);
@@ -290,15 +293,25 @@ export class WebSocket implements WireOwner, Subscriber {
     wire.readInto(target);
   }
 
-  /** @internal The route's sweep: a ping at half the idle timeout, the connection closed past it. */
-  _idleTick(): void {
+  /**
+   * @internal The route's sweep, every tick: with an idle timeout, a ping after
+   * `pingAt` silent ticks and the connection closed after `closeAfter`; past
+   * maxLifetime (`now` against the time it opened), closed.
+   */
+  _tick(pingAt: number, closeAfter: number, now: number, lifetimeMs: number): void {
+    if (lifetimeMs > 0 && now - this._openedAt >= lifetimeMs) { this.expire(); return; }
+    if (closeAfter <= 0) return;
     const ticks = ++this._idleTicks;
-    if (ticks === PING_AT_TICK && this._behavior.sendPingsAutomatically !== false && this._protocol.state === OPEN) {
+    if (ticks === pingAt && this._behavior.sendPingsAutomatically !== false && this._protocol.state === OPEN) {
       this._writeFrame(OP_PING, EMPTY, false);
-    } else if (ticks >= CLOSE_AFTER_TICKS) {
-      if (!this._closed) this.close();
-      else this._wire.close(); // closing already, and the peer went silent
+    } else if (ticks >= closeAfter) {
+      this.expire();
     }
+  }
+
+  private expire(): void {
+    if (!this._closed) this.close();
+    else this._wire.close(); // closing already, and the peer went silent
   }
 
   /** @internal The peer sent FIN: without a close frame first, the connection is lost (1006). */
