@@ -13,6 +13,8 @@ export default defineConfig({
       { extends: true, test: { name: 'node', include: ['test/**/*.test.ts'] } },
       // The conformance suite once more with every WebSocket on an HTTP/2 stream (RFC 8441).
       { extends: true, test: { name: 'conformance-h2', include: ['test/conformance/*.test.ts'], env: { CONFORMANCE_TRANSPORT: 'h2' } } },
+      // And with the server side on wasmsocket/app (uWebSockets.js's API): client cases skip.
+      { extends: true, test: { name: 'conformance-app', include: ['test/conformance/*.test.ts'], env: { CONFORMANCE_TRANSPORT: 'app' } } },
     ],
   },
 });

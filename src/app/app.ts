@@ -275,7 +275,8 @@ export class TemplatedApp implements HttpApp {
       res.writeStatus('426 Upgrade Required').writeHeader('Sec-WebSocket-Version', '13').end('426 Upgrade Required', true);
       return;
     }
-    if (!isValidKey(req.getHeader('sec-websocket-key').trim())) {
+    // A handshake lacks Host or a valid key: 400 (RFC 6455 §4.2.1 items 2 and 5; RFC 9112 §3.2).
+    if (req.getHeader('host') === '' || !isValidKey(req.getHeader('sec-websocket-key').trim())) {
       res.writeStatus('400 Bad Request').end('400 Bad Request', true);
       return;
     }

@@ -14,6 +14,9 @@
 //   h2          -> an HTTP/2 stream per WebSocket (RFC 8441 extended CONNECT) on a
 //                  cleartext HTTP/2 connection; the frames are the same bytes. Cases
 //                  about HTTP/1.1 or TCP themselves skip, with the reason.
+//   app         -> the server side is wasmsocket/app (uWS.js's API, src/app) echoing
+//                  every message; client cases and cases driving ws's server
+//                  objects skip, with the reason (appEchoServer below).
 import net from 'node:net';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -28,9 +31,18 @@ type Mod = typeof WsModule;
 export const impl: 'ws' | 'wasmsocket' = process.env.WS_IMPL === 'ws' ? 'ws' : 'wasmsocket';
 export const isWs = impl === 'ws';
 export const overH2 = process.env.CONFORMANCE_TRANSPORT === 'h2';
+export const overApp = process.env.CONFORMANCE_TRANSPORT === 'app';
+if (overApp && isWs) throw new Error('CONFORMANCE_TRANSPORT=app runs the server side on wasmsocket/app, not ws');
 if (overH2 && isWs) throw new Error('CONFORMANCE_TRANSPORT=h2 needs WebSockets over HTTP/2, which ws does not have');
 /** The transport, for test titles. */
-export const transport = overH2 ? 'h2' : 'tcp';
+export const transport = overH2 ? 'h2' : overApp ? 'app' : 'tcp';
+
+/** Skips the running case when the server under test is the App door (a case it cannot apply to: say why). */
+export function notOverApp(reason: string): void {
+  if (!overApp) return;
+  TestRunner.getCurrentTest()?.context.skip(`App door: ${reason}`);
+  throw new Error(`App door: ${reason}`);
+}
 
 /** Skips the running case when the suite runs over HTTP/2 (a case about HTTP/1.1 or TCP itself). */
 export function onlyOverTcp(reason: string): void {
@@ -629,6 +641,7 @@ function externalEchoServer(targets: Map<string, { host: string; port: number }>
 /** The echo server from the brief: echoes every message with the same type. */
 export async function startEchoServer(options: ServerOptions = {}): Promise<EchoServer> {
   if (externalTargets) return externalEchoServer(externalTargets, options);
+  if (overApp) return appEchoServer(options);
   let h2: { server: http2.Http2Server; sessions: Set<ServerHttp2Session> } | undefined;
   let wss: WebSocketServer;
   if (overH2) {
@@ -652,6 +665,45 @@ export async function startEchoServer(options: ServerOptions = {}): Promise<Echo
   await withTimeout(once(wss, 'listening'), DEFAULT_TIMEOUT, 'server listening');
   const port = (wss.address() as AddressInfo).port;
   return { wss, port, errors, sockets, close: () => closeServer(wss, h2) };
+}
+
+// The App door's echo server (CONFORMANCE_TRANSPORT=app): uWS.js's behavior with
+// ws's defaults where the suite assumes them (100 MiB messages, no idle timeout),
+// maxPayload as maxPayloadLength, perMessageDeflate as SHARED_COMPRESSOR (replies
+// compressed, as ws's are), handshakeTimeout as httpIdleTimeout (the App's bound on
+// a request head). Other ws options have no App equivalent: the case skips.
+const APP = '../../src/app/index.ts';
+async function appEchoServer(options: ServerOptions): Promise<EchoServer> {
+  const other = Object.keys(options).filter((k) => (options as Record<string, unknown>)[k] !== undefined && !['maxPayload', 'perMessageDeflate', 'handshakeTimeout'].includes(k));
+  const uws = await import(/* @vite-ignore */ APP) as typeof import('../../src/app/index.ts');
+  const maxPayload = options.maxPayload ?? 100 * 1024 * 1024;
+  const deflate = options.perMessageDeflate !== undefined && options.perMessageDeflate !== false;
+  const headTimeout = (options as { handshakeTimeout?: number }).handshakeTimeout;
+  const app = uws.App(headTimeout === undefined ? {} : { httpIdleTimeout: headTimeout / 1000 }).ws('/*', {
+    maxPayloadLength: maxPayload,
+    // An echo holds at most what one read brought in: twice the largest message bounds it.
+    maxBackpressure: 2 * maxPayload,
+    idleTimeout: 0,
+    compression: deflate ? uws.SHARED_COMPRESSOR : uws.DISABLED,
+    message: (ws, message, isBinary) => { ws.send(message, isBinary, deflate); },
+  });
+  const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (t) => t ? resolve(uws.us_socket_local_port(t)) : reject(new Error('App listen failed'))));
+  return {
+    get port(): number {
+      if (other.length) notOverApp(`needs ws server option(s) ${other.join(', ')}`);
+      return port;
+    },
+    get wss(): WebSocketServer {
+      notOverApp("the case uses ws's WebSocketServer object (the App's own hooks: test/app-upgrade.test.ts)");
+      throw new Error('unreachable');
+    },
+    get sockets(): WebSocket[] {
+      notOverApp("the case drives ws's server-side socket (the App's socket API: test/app-websocket.test.ts)");
+      throw new Error('unreachable');
+    },
+    errors: [],
+    close: async () => { app.close(); },
+  };
 }
 
 export async function closeServer(wss: WebSocketServer, h2?: { server: net.Server; sessions: Set<{ destroy(): void }> }): Promise<void> {
@@ -928,6 +980,7 @@ export async function openClient(
   srv: RawServer,
   o: { protocols?: string | string[]; options?: ClientOptions; path?: string; extra?: [string, string][] } = {},
 ): Promise<OpenedClient> {
+  notOverApp('a client case: the App door is a server only (uWS.js has no client either)');
   const options = overH2 ? { ...o.options, http2: true } as ClientOptions : o.options ?? {};
   const client = new WebSocket(`ws://127.0.0.1:${srv.port}${o.path ?? '/'}`, o.protocols ?? [], options);
   const ev = recordClient(client);
