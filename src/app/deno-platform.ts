@@ -50,8 +50,9 @@ const deno = (): DenoNs => {
 // 2 KiB holds an upgrade request from a browser (0.5-1.5 KB) and a batch of
 // small messages (16 pipelined 32-byte echoes are 608 B); 64 KiB is Deno's
 // own read chunk. A read that fills the buffer switches to the big one; 8
-// reads in a row under a quarter of it switch back (so a stream of reads near
-// the boundary does not allocate 64 KiB each time).
+// reads in a row that the small one would have held switch back. (Switching
+// back after reads under a quarter of the big one made a 1 KiB echo, whose
+// reads are 4-16 KB, allocate a fresh 64 KiB buffer every 9 reads.)
 const SMALL_READ = 2 * 1024;
 const BIG_READ = 64 * 1024;
 const SHRINK_AFTER = 8;
@@ -117,9 +118,12 @@ class DenoWire extends Wire {
       if (n === buf.length) {
         if (buf.length < BIG_READ) this.buf = new Uint8Array(BIG_READ);
         this.smallReads = 0;
-      } else if (buf.length > SMALL_READ && n < buf.length / 4 && ++this.smallReads >= SHRINK_AFTER) {
-        this.buf = new Uint8Array(SMALL_READ);
-        this.smallReads = 0;
+      } else if (buf.length > SMALL_READ) {
+        if (n > SMALL_READ) this.smallReads = 0;
+        else if (++this.smallReads >= SHRINK_AFTER) {
+          this.buf = new Uint8Array(SMALL_READ);
+          this.smallReads = 0;
+        }
       }
       // A handler's exception goes up as an unhandled rejection, as it would
       // go up from Node's onread: it is the user's, not a transport error.
