@@ -10,8 +10,9 @@
 // straight to the kernel (no buffering in Bun) and returns how many bytes it
 // took; the rest waits here for the `drain` callback, and what is flushed
 // meanwhile queues behind it. A flush of several chunks is joined into one
-// buffer (Bun has no writev) when they total at most 16 KiB (uWS's own cork
-// buffer); larger ones go chunk by chunk, each big enough for its syscall.
+// cork buffer shared by all connections (Bun has no writev) when they total at
+// most 16 KiB (uWS's own cork buffer); larger ones go chunk by chunk, each big
+// enough for its syscall.
 import { Wire, type Chunk } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import type { Platform } from './app.js';
@@ -51,6 +52,9 @@ const bun = (): BunNs => {
 const JOIN_MAX = 16 * 1024;
 
 const utf8 = new TextEncoder();
+const bytesOf = (c: Chunk): Uint8Array => (typeof c === 'string' ? utf8.encode(c) : c);
+// The cork buffer every connection's joined flush is written from, one at a time.
+const cork = new Uint8Array(JOIN_MAX);
 
 /** @internal Counts for tests: connections accepted, socket.write calls made, writes Bun took only part of. */
 export const bunStats = { accepted: 0, writes: 0, partialWrites: 0 };
@@ -75,20 +79,23 @@ class BunWire extends Wire {
   resume(): void { if (!this.closed) this.socket.resume(); }
 
   protected writeOut(chunks: Chunk[]): void {
-    const parts = chunks.map((c) => (typeof c === 'string' ? utf8.encode(c) : c));
-    if (this.unsent !== null) { this.keep(parts, 0); return; }
-    if (parts.length > 1) {
-      let total = 0;
-      for (const p of parts) total += p.length;
-      if (total <= JOIN_MAX) {
-        const one = new Uint8Array(total);
-        let off = 0;
-        for (const p of parts) { one.set(p, off); off += p.length; }
-        this.send([one]);
-        return;
-      }
+    if (this.unsent !== null) { this.keep(chunks.map(bytesOf), 0); return; }
+    if (chunks.length === 1) { this.send([bytesOf(chunks[0])]); return; }
+    const parts = chunks.map(bytesOf);
+    let total = 0;
+    for (const p of parts) total += p.length;
+    if (total > JOIN_MAX) { this.send(parts); return; }
+    // Joined in the one cork buffer: socket.write has taken or refused the
+    // bytes by the time it returns, and what it refused is copied out.
+    let off = 0;
+    for (const p of parts) { cork.set(p, off); off += p.length; }
+    bunStats.writes++;
+    const n = this.socket.write(cork.subarray(0, total));
+    if (n < 0) { this.close(); return; }
+    if (n < total) {
+      bunStats.partialWrites++;
+      this.keep([cork.slice(n, total)], 0);
     }
-    this.send(parts);
   }
 
   // Writes parts in order until the socket takes less than a whole one; keeps the rest.
