@@ -230,6 +230,39 @@ for (const carrier of ['tcp', 'net'] as const) {
       expect(await r.text()).toBe('one,two,three');
     });
 
+    it('streams 32 MiB with tryEnd/onWritable/getWriteOffset, waiting for the kernel rather than queueing it all', async () => {
+      use();
+      const total = 32 * 1024 * 1024, chunk = Buffer.alloc(64 * 1024, 7);
+      let writables = 0;
+      const a = app().get('/big', (res) => {
+        res.onAborted(() => {});
+        const pump = (): boolean => {
+          for (;;) {
+            const [ok, done] = res.tryEnd(chunk.subarray(0, Math.min(chunk.length, total - res.getWriteOffset())), total);
+            if (done) return true;
+            if (!ok) {
+              res.onWritable(() => { writables++; return pump(); });
+              return false;
+            }
+          }
+        };
+        pump();
+      });
+      const { port } = await listen(a);
+      const r = await fetch(`http://127.0.0.1:${port}/big`);
+      expect(r.headers.get('content-length')).toBe(String(total));
+      let got = 0;
+      const reader = r.body!.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        got += value.length;
+      }
+      expect(got).toBe(total);
+      // The kernel pushed back: the handler waited for onWritable rather than queueing 32 MiB at once.
+      expect(writables).toBeGreaterThan(0);
+    });
+
     it('closes a connection that stays silent past httpIdleTimeout (one sweep timer for all)', async () => {
       use();
       const a = app({ httpIdleTimeout: 0.3 }).get('/', (res) => { res.end('x'); });

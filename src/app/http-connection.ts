@@ -54,7 +54,9 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
   remoteAddress(): string { return this.wire.remoteAddress(); }
 
   onData(b: Uint8Array, start: number, end: number): void {
-    this.idleTicks = 0;
+    // A head under way keeps its clock: it must be whole within the idle timeout of
+    // its first byte, so a slowloris trickling a byte at a time is still closed.
+    if (this.partial === null) this.idleTicks = 0;
     let p = start;
     while (p < end && !this.stopped) {
       if (this.wire.owner !== this) {
@@ -228,6 +230,9 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
     if (this.current === null) this.wire.end();
     else this.wire.close();
   }
+
+  /** The wire drained: a response streaming with tryEnd()/write() may go on. */
+  onDrain(): void { this.current?._writable(); }
 
   onClose(): void {
     const res = this.current;

@@ -22,7 +22,8 @@ export interface ResponseHost {
 
 export type RecognizedString = string | ArrayBuffer | ArrayBufferView;
 
-const OPEN = 0, CHUNKED = 1, DONE = 2, ABORTED = 3;
+// The head is not sent (OPEN), or sent for chunked write()s (CHUNKED) or a tryEnd() body of known size (SIZED).
+const OPEN = 0, CHUNKED = 1, SIZED = 2, DONE = 3, ABORTED = 4;
 const DISCARDED = 'Invalid access of discarded or aborted uWS.HttpResponse';
 const utf8 = new TextEncoder();
 
@@ -61,12 +62,26 @@ function dateHeader(): string {
 
 const HEADER_TEXT = /[\r\n]/;
 
+// Past this much queued in the turn's cork, a streamed body (write(), tryEnd())
+// goes out now, so a big body meets the kernel's backpressure instead of piling
+// up in memory (uWS.js's cork buffer is 16 KiB; 64 KiB is one libuv read).
+const STREAM_FLUSH_BYTES = 64 * 1024;
+
+// Flushes a streaming body's queue when large; whether the connection has no backpressure.
+function streamed(wire: { bufferedAmount(): number; flush(): void; backpressure(): number }): boolean {
+  if (wire.bufferedAmount() > STREAM_FLUSH_BYTES) wire.flush();
+  return wire.backpressure() === 0;
+}
+
 export class HttpResponse {
   [key: string]: unknown;
   /** @internal */ _state = OPEN;
   /** @internal Status line and headers so far. */ _head = '';
   /** @internal */ _onAborted: (() => void) | null = null;
   /** @internal */ _onData: ((chunk: ArrayBuffer, isLast: boolean) => void) | null = null;
+  /** @internal */ _onWritable: ((offset: number) => boolean) | null = null;
+  /** Body bytes written (tryEnd(), write()). */
+  private offset = 0;
 
   /** @internal */
   constructor(private readonly host: ResponseHost) {}
@@ -76,7 +91,7 @@ export class HttpResponse {
   /** "200 OK", "404 Not Found"...: first, or "200 OK" is written for you. */
   writeStatus(status: RecognizedString): this {
     this.check();
-    if (this._state === CHUNKED) throw new Error('writeStatus() after write(): the head is sent');
+    if (this._state !== OPEN) throw new Error('writeStatus() after write() or tryEnd(): the head is sent');
     const s = textOf(status);
     if (HEADER_TEXT.test(s)) throw new TypeError('A status must not contain CR or LF');
     this._head = `HTTP/1.1 ${s}\r\n` + (this._head.startsWith('HTTP/1.1 ') ? this._head.slice(this._head.indexOf('\r\n') + 2) : this._head);
@@ -85,7 +100,7 @@ export class HttpResponse {
 
   writeHeader(key: RecognizedString, value: RecognizedString): this {
     this.check();
-    if (this._state === CHUNKED) throw new Error('writeHeader() after write(): the head is sent');
+    if (this._state !== OPEN) throw new Error('writeHeader() after write() or tryEnd(): the head is sent');
     const k = textOf(key), v = textOf(value);
     if (HEADER_TEXT.test(k) || HEADER_TEXT.test(v)) throw new TypeError('A header must not contain CR or LF');
     this._head += `${k}: ${v}\r\n`;
@@ -98,9 +113,10 @@ export class HttpResponse {
 
   private closing(): string { return this.host.closeAfter ? 'Connection: close\r\n' : ''; }
 
-  /** Writes a part of the body in chunked encoding (the head goes first). Returns true (no backpressure accounting yet). */
+  /** Writes a part of the body in chunked encoding (the head goes first). False when the connection has backpressure (wait for onWritable). */
   write(chunk: RecognizedString): boolean {
     this.check();
+    if (this._state === SIZED) throw new Error('write() after tryEnd(): the body has a Content-Length');
     const wire = this.host.wire;
     if (this._state === OPEN) {
       wire.write(this.statusLine() + this._head + dateHeader() + this.closing() + 'Transfer-Encoding: chunked\r\n\r\n');
@@ -112,7 +128,53 @@ export class HttpResponse {
       wire.write(b.slice()); // a copy: the caller may reuse its buffer before the turn's write
       wire.write('\r\n');
     }
-    return true;
+    this.offset += b.byteLength;
+    return streamed(wire);
+  }
+
+  /**
+   * Writes a part of a body of `totalSize` bytes (Content-Length; the head goes
+   * first) and ends the response once that many were written. Returns [ok,
+   * hasResponded]: ok is false while the connection has backpressure (the chunk
+   * is taken whole anyway: getWriteOffset() counts it, so what onWritable's
+   * handler re-sends from its offset is empty).
+   */
+  tryEnd(fullBodyOrChunk: RecognizedString, totalSize: number): [boolean, boolean] {
+    this.check();
+    if (this._state === CHUNKED) throw new Error('tryEnd() after write()');
+    const wire = this.host.wire;
+    if (this._state === OPEN) {
+      wire.write(this.statusLine() + this._head + dateHeader() + this.closing() + `Content-Length: ${totalSize}\r\n\r\n`);
+      this._state = SIZED;
+    }
+    let b = bytesOf(fullBodyOrChunk);
+    if (b.byteLength > totalSize - this.offset) b = b.subarray(0, totalSize - this.offset);
+    if (b.byteLength > 0 && !this.host.isHead) wire.write(b.slice());
+    this.offset += b.byteLength;
+    const ok = streamed(wire);
+    if (this.offset < totalSize) return [ok, false];
+    this._state = DONE;
+    this._onData = null;
+    this._onWritable = null;
+    this.host.responded(this);
+    return [ok, true];
+  }
+
+  /** Body bytes written so far (tryEnd(), write()). */
+  getWriteOffset(): number { this.check(); return this.offset; }
+
+  /** `handler(offset)` runs when the connection can take more after backpressure; it returns true when it wrote what it wanted. */
+  onWritable(handler: (offset: number) => boolean): this {
+    this.check();
+    this._onWritable = handler;
+    return this;
+  }
+
+  /** @internal The connection drained. */
+  _writable(): void {
+    const handler = this._onWritable;
+    if (handler === null || this._state >= DONE) return;
+    if (handler(this.offset) && this._onWritable === handler) this._onWritable = null;
   }
 
   /** Ends the response with `body` (Content-Length set), or ends chunked encoding. */
@@ -123,6 +185,9 @@ export class HttpResponse {
     if (this._state === CHUNKED) {
       if (body !== undefined) this.write(body);
       if (!this.host.isHead) wire.write('0\r\n\r\n');
+    } else if (this._state === SIZED) {
+      // The rest of a tryEnd() body.
+      if (body !== undefined && !this.host.isHead) wire.write(bytesOf(body).slice());
     } else if (typeof body === 'string' || body === undefined) {
       const s = body ?? '';
       const head = this.statusLine() + this._head + dateHeader() + this.closing() + `Content-Length: ${utf8Length(s)}\r\n\r\n`;
@@ -134,6 +199,7 @@ export class HttpResponse {
     }
     this._state = DONE;
     this._onData = null;
+    this._onWritable = null;
     this.host.responded(this);
     return this;
   }
@@ -172,7 +238,7 @@ export class HttpResponse {
   upgrade(userData: unknown, secWebSocketKey: RecognizedString, secWebSocketProtocol: RecognizedString,
     secWebSocketExtensions: RecognizedString, context: unknown): void {
     this.check();
-    if (this._state === CHUNKED) throw new Error('upgrade() after write()');
+    if (this._state !== OPEN) throw new Error('upgrade() after write() or tryEnd()');
     this._state = DONE;
     this.host.upgrade(this, userData, textOf(secWebSocketKey), textOf(secWebSocketProtocol), textOf(secWebSocketExtensions), context);
   }
@@ -187,6 +253,7 @@ export class HttpResponse {
     if (this._state >= DONE) return;
     this._state = ABORTED;
     this._onData = null;
+    this._onWritable = null;
     const h = this._onAborted;
     this._onAborted = null;
     h?.();
