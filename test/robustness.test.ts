@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { WebSocket as RefWebSocket } from 'ws';
 import { WebSocketServer, WebSocket } from '../src/index.ts';
+import { App, us_socket_local_port, type TemplatedApp } from '../src/app/index.ts';
 import {
   OP, RawConn, buildFrame, cf, sf, cleanup, closeInfo, closePayload, connectRaw, expectFail, fmt, handshakeRequest,
   handshakeResponse, newKey, prng, randomBuf, sleep, startRawServer, type Frame, type RawServer,
@@ -25,11 +26,13 @@ beforeEach(() => {
   process.on('unhandledRejection', onUncaught);
 });
 const servers: WebSocketServer[] = [];
+const apps: TemplatedApp[] = [];
 afterEach(async () => {
   process.removeListener('uncaughtException', onUncaught);
   process.removeListener('unhandledRejection', onUncaught);
   await cleanup();
   for (const wss of servers.splice(0)) await closeWss(wss);
+  for (const app of apps.splice(0)) app.close();
 });
 
 interface Echo { wss: WebSocketServer; port: number; serverErrors: Error[]; serverCloses: number[] }
@@ -46,6 +49,32 @@ async function startEcho(opts: Record<string, unknown> = {}, errorListener = tru
     ws.on('close', (code: number) => serverCloses.push(code));
   });
   return { wss, port, serverErrors, serverCloses };
+}
+
+/** An echo server of either door: the ws-compatible one, or wasmsocket/app (uWS.js's API). */
+interface Door {
+  port: number;
+  /** Server-side WebSockets still open. */
+  open(): number;
+  /** The close codes of the protocol errors the server reported, or null: the App reports none (uWS.js has no error event; the codes are checked on the wire). */
+  errorCodes(): number[] | null;
+}
+
+async function startDoor(door: 'ws' | 'app'): Promise<Door> {
+  if (door === 'ws') {
+    const s = await startEcho();
+    return { port: s.port, open: () => s.wss.clients.size, errorCodes: () => s.serverErrors.map((e) => (e as Error & { closeCode?: number }).closeCode!) };
+  }
+  let open = 0;
+  const app = App({ httpIdleTimeout: 25 }).ws('/*', {
+    maxPayloadLength: MAX_PAYLOAD, maxBackpressure: 4 * MAX_PAYLOAD, idleTimeout: 0,
+    open: () => { open++; },
+    close: () => { open--; },
+    message: (ws, m, isBinary) => { ws.send(m, isBinary); },
+  });
+  apps.push(app);
+  const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (t) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
+  return { port, open: () => open, errorCodes: () => null };
 }
 
 /** Reads frames until the peer closes TCP (bounded); returns them. */
@@ -115,9 +144,9 @@ async function pool(tasks: Array<() => Promise<void>>, n: number): Promise<void>
   await Promise.all(Array.from({ length: n }, worker));
 }
 
-describe('no crash on garbage', () => {
+describe.each(['ws', 'app'] as const)('no crash on garbage (%s door)', (door) => {
   it('hostile connections while a ws client echoes 1,000 numbered messages in order', async () => {
-    const s = await startEcho();
+    const s = await startDoor(door);
     const rand = prng(0x5eed_2024);
     const failures: string[] = [];
     const note = (what: string, e: unknown): void => { failures.push(`${what}: ${(e as Error)?.message ?? e}`); };
@@ -227,10 +256,10 @@ describe('no crash on garbage', () => {
     }
 
     // nothing left behind on the server: only the echo client remains
-    await until(() => s.wss.clients.size === 1, T, () => `wss.clients.size 1 (is ${s.wss.clients.size})`);
+    await until(() => s.open() === 1, T, () => `one server-side socket open (is ${s.open()})`);
     // every protocol error was reported on the server with its close code
-    const codes = s.serverErrors.map((e) => (e as Error & { closeCode?: number }).closeCode);
-    for (const c of [1002, 1007, 1009]) expect(codes, `server errors with ${c}`).toContain(c);
+    const codes = s.errorCodes();
+    if (codes !== null) for (const c of [1002, 1007, 1009]) expect(codes, `server errors with ${c}`).toContain(c);
 
     const closed = once(client, 'close');
     client.close(1000, 'done');
