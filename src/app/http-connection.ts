@@ -231,6 +231,9 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
     else this.wire.close();
   }
 
+  /** The wire drained: a response streaming with tryEnd()/write() may go on. */
+  onDrain(): void { this.current?._writable(); }
+
   onClose(): void {
     const res = this.current;
     this.current = null;
