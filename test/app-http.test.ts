@@ -166,7 +166,8 @@ for (const carrier of ['tcp', 'net'] as const) {
         ['GET / HTTP/1.1\r\nHost : x\r\n\r\n', /^HTTP\/1\.1 400 /],
         ['get / HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /],
         ['GET / HTTP/2.0\r\n\r\n', /^HTTP\/1\.1 505 /],
-        ['POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 501 /],
+        ['POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 501 /],
+        ['POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400 /],
         ['POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n', /^HTTP\/1\.1 413 /],
         ['POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx', /^HTTP\/1\.1 400 /],
         [`GET / HTTP/1.1\r\nX: ${'a'.repeat(2000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
@@ -184,6 +185,33 @@ for (const carrier of ['tcp', 'net'] as const) {
       expect(endless.closed).toBe(true);
       // Still serving.
       expect(await (await fetch(`http://127.0.0.1:${port}/ok`)).text()).toBe('routed');
+    });
+
+    it('chunked request bodies: curl streaming one, pipelined ones, bad chunks (400) and too big (413)', async () => {
+      use();
+      const a = app({ maxBodyLength: 100_000 }).post('/count', (res) => {
+        let n = 0, chunks = 0;
+        res.onAborted(() => {});
+        res.onData((chunk, isLast) => { n += chunk.byteLength; chunks++; if (isLast) res.end(`${n} bytes`); });
+      });
+      const { port } = await listen(a);
+      if (CURL) {
+        const out = await new Promise<string>((resolve, reject) => {
+          const p = execFile(CURL, ['-sS', '-H', 'Transfer-Encoding: chunked', '--data-binary', '@-', `http://127.0.0.1:${port}/count`],
+            (err, o, e) => err ? reject(new Error(e)) : resolve(o));
+          p.stdin!.end(Buffer.alloc(60_000, 98));
+        });
+        expect(out).toBe('60000 bytes');
+      }
+      const req = (body: string): string => `POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`;
+      // Two pipelined, with an extension and a trailer, split across writes.
+      const two = await exchange(port, [req('5;name=v\r\nhello\r\n3\r\n wo\r\n0\r\n'), 'X-Trailer: 1\r\n\r\n' + req('A\r\n0123456789\r\n0\r\n\r\n').replace('Host: x', 'Host: x\r\nConnection: close')]);
+      expect([...two.text.matchAll(/\r\n\r\n(\d+ bytes)/g)].map((m) => m[1])).toEqual(['8 bytes', '10 bytes']);
+      for (const [body, status] of [['5\r\nhello\n0\r\n\r\n', 400], ['zz\r\n', 400], ['5\r\nhelloX\r\n', 400], ['186A1\r\n', 413]] as const) {
+        const r = await exchange(port, req(body));
+        expect(r.text, body).toMatch(new RegExp(`HTTP/1\\.1 ${status} `));
+        expect(r.closed).toBe(true);
+      }
     });
 
     it('a request is valid only during its handler; a response only until it ends', async () => {

@@ -13,6 +13,7 @@ import { HttpRequest, text } from './http-request.js';
 import { HttpResponse, type ResponseHost } from './http-response.js';
 import type { Wire, WireOwner } from './wire.js';
 import { detach } from './lend.js';
+import { ChunkedBody } from './chunked.js';
 
 /** What a connection needs from its App. */
 export interface HttpApp {
@@ -36,8 +37,10 @@ const STATUS_TEXT: Record<number, string> = {
 const EMPTY = new Uint8Array(0);
 
 export class HttpConnection extends HeadReader implements WireOwner, ResponseHost {
-  /** Body bytes of the current request still to come. */
+  /** Body bytes of the current request still to come (Content-Length). */
   private bodyLeft = 0;
+  /** The current request's chunked body being decoded, or null. */
+  private chunked: ChunkedBody | null = null;
   /** The response of the request being handled, until it is sent and its body read. */
   private current: HttpResponse | null = null;
   /** Sweep ticks without a byte from the peer. */
@@ -63,6 +66,17 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
         // Upgraded during this read: the rest is the WebSocket's.
         this.wire.owner?.onData(b, p, end);
         return;
+      }
+      if (this.chunked !== null) {
+        const r = this.chunked.feed(b, p, end, this);
+        if (r < 0) { this.refuse(-r); return; }
+        p = r;
+        if (this.chunked.done) {
+          this.chunked = null;
+          this.deliverBody(EMPTY, 0, 0, true);
+          this.requestRead();
+        }
+        continue;
       }
       if (this.bodyLeft > 0) {
         const n = Math.min(this.bodyLeft, end - p);
@@ -114,7 +128,8 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
     this.closeAfter = (h.connection & CONN_CLOSE) !== 0 || (h.minor === 0 && (h.connection & CONN_KEEP_ALIVE) === 0);
     const upgrade = h.upgradeWebsocket && (h.connection & CONN_UPGRADE) !== 0 && h.method === 'GET';
     this.bodyLeft = upgrade ? 0 : Math.max(h.contentLength, 0);
-    if (h.expectContinue && this.bodyLeft > 0) this.wire.write('HTTP/1.1 100 Continue\r\n\r\n');
+    this.chunked = h.chunked && !upgrade ? new ChunkedBody(this.app.maxBodyLength) : null;
+    if (h.expectContinue && (this.bodyLeft > 0 || this.chunked !== null)) this.wire.write('HTTP/1.1 100 Continue\r\n\r\n');
     let path = text(b, h.targetStart, h.targetEnd);
     const q = path.indexOf('?');
     if (q !== -1) path = path.slice(0, q);
@@ -139,7 +154,7 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
       this.wire.close();
       return;
     }
-    if (this.bodyLeft === 0) {
+    if (this.bodyLeft === 0 && this.chunked === null) {
       // No body: its one empty last chunk.
       if (!res._done && res._onData !== null) this.deliverBody(new Uint8Array(0), 0, 0, true);
       this.requestRead();
@@ -165,7 +180,7 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
 
   /** ResponseHost: the response is out. */
   responded(res: HttpResponse): void {
-    if (res === this.current && this.bodyLeft === 0) this.finish();
+    if (res === this.current && this.bodyLeft === 0 && this.chunked === null) this.finish();
   }
 
   // Response sent and body read: close, or go on with the next request.
@@ -212,12 +227,13 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
     this.dropHead();
     this.held = null;
     this.bodyLeft = 0;
+    this.chunked = null;
     this.wire.end();
   }
 
   /** The App's sweep: closes a connection silent for `limit` ticks while it waits for the peer (not for a handler). */
   tick(limit: number): void {
-    if (++this.idleTicks >= limit && (this.current === null || this.bodyLeft > 0)) {
+    if (++this.idleTicks >= limit && (this.current === null || this.bodyLeft > 0 || this.chunked !== null)) {
       this.stopped = true;
       this.wire.close();
     }
@@ -230,6 +246,9 @@ export class HttpConnection extends HeadReader implements WireOwner, ResponseHos
     if (this.current === null) this.wire.end();
     else this.wire.close();
   }
+
+  /** ChunkSink: decoded bytes of a chunked body. */
+  chunk(b: Uint8Array, start: number, end: number): void { this.deliverBody(b, start, end, false); }
 
   /** The wire drained: a response streaming with tryEnd()/write() may go on. */
   onDrain(): void { this.current?._writable(); }

@@ -32,8 +32,8 @@ export const DIFFERENCES = {
   connect: 'CONNECT',
   /** HTTP/1.0 and HTTP/1.1 only; llhttp also takes 0.9 and 2.0 (we answer 505). */
   version: 'HTTP version other than 1.0 and 1.1',
-  /** No chunked request bodies yet: any Transfer-Encoding is answered 501. */
-  transferEncoding: 'Transfer-Encoding',
+  /** Transfer-Encoding other than one "chunked" (gzip, chunked; several lines) is answered 501: we decode chunked only. */
+  transferEncoding: 'Transfer-Encoding other than chunked alone',
   /** A Content-Length past 2^53 - 1 (15 digits and more) is answered 413; llhttp accepts up to 2^64 - 1. */
   hugeContentLength: 'Content-Length of 16 digits or more',
 } as const;
@@ -191,6 +191,8 @@ export class RequestHead {
   upgradeWebsocket = false;
   /** Expect: 100-continue. */
   expectContinue = false;
+  /** Transfer-Encoding: chunked (alone, without Content-Length): the body comes in chunks. */
+  chunked = false;
 
   constructor(readonly maxHeaders: number) { this.fields = new Int32Array(maxHeaders * 4); }
 }
@@ -256,7 +258,8 @@ export function parseHead(b: Uint8Array, start: number, end: number, h: RequestH
   h.connection = 0;
   h.upgradeWebsocket = false;
   h.expectContinue = false;
-  let transferEncoding = false, tooLarge = false;
+  h.chunked = false;
+  let transferEncodings = 0, tooLarge = false;
   const f = h.fields;
   while (b[p] !== CR) {
     const ns = p;
@@ -289,7 +292,10 @@ export function parseHead(b: Uint8Array, start: number, end: number, h: RequestH
         }
         break;
       case 17:
-        if (equalsLower(b, ns, ne, 'transfer-encoding')) transferEncoding = true;
+        if (equalsLower(b, ns, ne, 'transfer-encoding')) {
+          transferEncodings++;
+          if (equalsLower(b, vs, ve, 'chunked')) h.chunked = true;
+        }
         break;
       case 10:
         if (equalsLower(b, ns, ne, 'connection')) {
@@ -306,7 +312,12 @@ export function parseHead(b: Uint8Array, start: number, end: number, h: RequestH
         break;
     }
   }
-  if (transferEncoding) return NOT_IMPLEMENTED;
+  if (transferEncodings > 0) {
+    // Both framings at once is a smuggling attempt (RFC 9112 §6.3, llhttp refuses it too);
+    // a coding other than chunked alone (gzip, chunked) we cannot decode.
+    if (h.contentLength !== -1) return BAD_REQUEST;
+    if (transferEncodings > 1 || !h.chunked) { h.chunked = false; return NOT_IMPLEMENTED; }
+  }
   if (tooLarge || h.contentLength > maxContentLength) return PAYLOAD_TOO_LARGE;
   return 0;
 }

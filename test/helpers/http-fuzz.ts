@@ -159,12 +159,14 @@ export function differencesOf(b: Uint8Array): Set<Difference> {
   if (target !== undefined && target[0] !== '/' && target !== '*') out.add('targetForm');
   // No version at all is HTTP/0.9's request line to llhttp.
   if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') out.add('version');
+  const codings: string[] = [];
   for (const l of s.split('\r\n').slice(1)) {
     const m = /^([^:]*):[ \t]*(.*?)[ \t]*$/.exec(l);
     if (m === null) continue;
-    if (m[1].toLowerCase() === 'transfer-encoding') out.add('transferEncoding');
+    if (m[1].toLowerCase() === 'transfer-encoding') codings.push(m[2].toLowerCase());
     if (m[1].toLowerCase() === 'content-length' && /^\d{16,}$/.test(m[2])) out.add('hugeContentLength');
   }
+  if (codings.length > 1 || (codings.length === 1 && codings[0] !== 'chunked')) out.add('transferEncoding');
   return out;
 }
 
