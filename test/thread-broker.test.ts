@@ -3,10 +3,13 @@
 // (blocked in Atomics.wait) holds the publisher to maxPendingBytes (publishes
 // past it are dropped, counted) until it catches up and acknowledges; a thread
 // that ends without closing its broker stops holding anyone back once it has
-// been silent for STALE_MS. The worker runs the built package (dist/index.js).
+// been silent for STALE_MS; the ws door's wss.publish()/broadcast() cross threads
+// on it too. The worker runs the built package (dist/index.js).
 import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
+import WebSocket from 'ws';
 import { ThreadBroker } from '../src/core/thread-broker.ts';
+import { WebSocketServer } from '../src/index.ts';
 import { ACK_STEP, MESSAGE_OVERHEAD, STALE_MS } from '../src/core/thread-ledger.ts';
 
 const DIST = new URL('../dist/index.js', import.meta.url).href;
@@ -116,5 +119,55 @@ describe('ThreadBroker between worker threads', () => {
     const dropped = b.stats.dropped;
     for (let i = 0; i < 8; i++) b.publish('t', new Uint8Array(SIZE), true, false);
     expect(b.stats.dropped).toBe(dropped);
+  }, 30_000);
+});
+
+// The ws door on the same seam: a WebSocketServer in a worker thread and one here.
+const WSS_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+import(workerData.dist).then(({ WebSocketServer, ThreadBroker }) => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.useBroker(new ThreadBroker({ name: workerData.name }));
+  wss.on('connection', (ws) => {
+    ws.subscribe('room');
+    ws.on('message', (data) => { const t = String(data); if (t === 'broadcast') wss.broadcast('b-from-worker'); else wss.publish('room', t); });
+  });
+  wss.on('listening', () => parentPort.postMessage(wss.address().port));
+});
+`;
+
+describe('the ws door over ThreadBroker', () => {
+  it('wss.publish and wss.broadcast in one thread reach the sockets of another', async () => {
+    const name = `tb-${process.pid}-wss`;
+    const worker = new Worker(WSS_WORKER, { eval: true, workerData: { name, dist: DIST } });
+    workers.push(worker);
+    const workerPort = await new Promise<number>((r, j) => { worker.once('message', r); worker.once('error', j); });
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    const broker = new ThreadBroker({ name });
+    wss.useBroker(broker);
+    wss.on('connection', (ws) => ws.subscribe('room'));
+    await new Promise((r) => wss.once('listening', r));
+    const open = (port: number) => new Promise<{ ws: WebSocket; got: string[] }>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+      const got: string[] = [];
+      ws.on('message', (d) => got.push(String(d)));
+      ws.on('open', () => resolve({ ws, got }));
+      ws.on('error', reject);
+    });
+    const here = await open((wss.address() as { port: number }).port);
+    const there = await open(workerPort);
+    const until = async (cond: () => boolean) => { for (let i = 0; i < 250 && !cond(); i++) await tick(); };
+    there.ws.send('to-room');
+    await until(() => here.got.includes('to-room'));
+    expect(here.got).toContain('to-room');
+    there.ws.send('broadcast');
+    await until(() => here.got.includes('b-from-worker'));
+    expect(here.got).toContain('b-from-worker');
+    wss.publish('room', 'from-main');
+    await until(() => there.got.includes('from-main'));
+    expect(there.got).toContain('from-main');
+    here.ws.close();
+    there.ws.close();
+    await new Promise((r) => wss.close(r));
   }, 30_000);
 });
