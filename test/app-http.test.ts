@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import { App, us_listen_socket_close, us_socket_local_port, type TemplatedApp, type ListenSocket, type HttpRequest, type HttpResponse } from '../src/app/index.ts';
 import { setAppTransport, usesTcpHandles } from '../src/app/node-platform.ts';
 import { tcpStats } from '../src/app/node-tcp.ts';
+import { addressBytes } from '../src/app/address.ts';
 
 const CURL = ['/usr/bin/curl', '/usr/local/bin/curl'].find((p) => existsSync(p));
 
@@ -247,6 +248,7 @@ for (const carrier of ['tcp', 'net'] as const) {
       use();
       const a = app().get('/stream', (res) => {
         res.writeHeader('X-Peer', Buffer.from(res.getRemoteAddressAsText()).toString());
+        res.writeHeader('X-Peer-Bytes', Buffer.from(res.getRemoteAddress()).toString('hex'));
         res.write('one,');
         res.write(new Uint8Array(Buffer.from('two,')));
         res.end('three');
@@ -255,6 +257,8 @@ for (const carrier of ['tcp', 'net'] as const) {
       const r = await fetch(`http://127.0.0.1:${port}/stream`);
       expect(r.headers.get('transfer-encoding')).toBe('chunked');
       expect(r.headers.get('x-peer')).toMatch(/127\.0\.0\.1$/);
+      // 127.0.0.1 as 4 bytes, or IPv4-mapped in 16 on a dual-stack listener.
+      expect(['7f000001', '00000000000000000000ffff7f000001']).toContain(r.headers.get('x-peer-bytes'));
       expect(await r.text()).toBe('one,two,three');
     });
 
@@ -351,5 +355,17 @@ describe("writes are corked on Node's TCP handles", () => {
     const r = await exchange(port, 'GET /async HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(r.text).toMatch(/\r\n\r\n1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n$/);
     expect(tcpStats.writes - before2).toBe(1);
+  });
+});
+
+describe('getRemoteAddress: the binary form of an address', () => {
+  it('IPv4 in 4 bytes, IPv6 in 16 (compressed, IPv4-mapped), anything else empty', () => {
+    const hex = (t: string): string => Buffer.from(addressBytes(t)).toString('hex');
+    expect(hex('192.0.2.33')).toBe('c0000221');
+    expect(hex('::1')).toBe('00000000000000000000000000000001');
+    expect(hex('2001:db8::8:800:200c:417a')).toBe('20010db80000000000080800200c417a');
+    expect(hex('::ffff:127.0.0.1')).toBe('00000000000000000000ffff7f000001');
+    expect(hex('fe80::')).toBe('fe800000000000000000000000000000');
+    expect(hex('localhost')).toBe('');
   });
 });

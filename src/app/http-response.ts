@@ -4,6 +4,7 @@
 // encoding. Valid until end() or the abort: any use after that throws, as in
 // uWS.js. Users may attach their own fields (uWS.js allows it).
 import type { Wire } from './wire.js';
+import { addressBytes } from './address.js';
 
 /** What a response needs from its connection. */
 export interface ResponseHost {
@@ -246,6 +247,11 @@ export class HttpResponse {
   /** The peer's IP address as text, in an ArrayBuffer (uWS.js's type). */
   getRemoteAddressAsText(): ArrayBuffer {
     return utf8.encode(this.host.remoteAddress()).buffer as ArrayBuffer;
+  }
+
+  /** The peer's IP address in binary (4 bytes IPv4, 16 IPv6), as uWS.js gives it. */
+  getRemoteAddress(): ArrayBuffer {
+    return addressBytes(this.host.remoteAddress()).buffer as ArrayBuffer;
   }
 
   /** @internal The connection closed first. */

@@ -17,6 +17,7 @@ import { bytesOf, type RecognizedString } from './http-response.js';
 import type { Wire, WireOwner } from './wire.js';
 import type { Subscriber, TopicTree } from './topics.js';
 import { detach } from './lend.js';
+import { addressBytes } from './address.js';
 
 export const SUCCESS = 1, BACKPRESSURE = 0, DROPPED = 2;
 const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9;
@@ -237,6 +238,12 @@ export class WebSocket implements WireOwner, Subscriber {
     if (dropped && opcode !== OP_PING) this.lend(payload, (ab) => dropped(this, ab, opcode === OP_BINARY));
     if (this._behavior.closeOnBackpressureLimit && !this._closed) this.close();
     return true;
+  }
+
+  /** The peer's IP address in binary (4 bytes IPv4, 16 IPv6), as uWS.js gives it. */
+  getRemoteAddress(): ArrayBuffer {
+    this.check();
+    return addressBytes(this._wire.remoteAddress()).buffer as ArrayBuffer;
   }
 
   private sendFrame(opcode: number, payload: Uint8Array, compress: boolean): number {
