@@ -13,6 +13,8 @@
 //   node bench/edge.mjs --src                 # the App from src/ instead of the built dist/
 //   node bench/edge.mjs --json [--out FILE]   # also write bench/results-edge.json (or FILE)
 //   node bench/edge.mjs --no-pin              # do not pin (taskset) server and load generator
+//   node bench/edge.mjs --ceiling             # also each runtime's ceilings (bench/servers/edge-ceiling.ts):
+//                                             # its raw TCP echo, and that plus an ArrayBuffer lent per message
 //
 // The servers are bench/servers/edge-app.ts (app | native). Server and load
 // generator each pinned to one core (taskset), as run.mjs does; the server's
@@ -38,9 +40,10 @@ const warmupMs = Math.round(Number(flag('warmup', quick ? 0.3 : 1)) * 1000);
 const durationMs = Math.round(Number(flag('duration', quick ? 1 : 3)) * 1000);
 const fromSrc = args.includes('--src');
 const pin = !args.includes('--no-pin');
+const withCeiling = args.includes('--ceiling');
 const jsonOut = args.includes('--json') ? flag('out', path.join(ROOT, 'bench', 'results-edge.json')) : null;
 if (args.includes('--help')) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 18).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
 
@@ -132,8 +135,10 @@ function jsonLines(stream, label, take) {
   });
 }
 
+const CEILINGS = ['tcp', 'lend'];
+
 function startServer(rt, impl) {
-  const script = [SERVER, impl, ...(useSrc ? ['--src'] : [])];
+  const script = CEILINGS.includes(impl) ? ['bench/servers/edge-ceiling.ts', impl] : [SERVER, impl, ...(useSrc ? ['--src'] : [])];
   const cmd = rt === 'deno'
     ? [BIN.deno, 'run', '--allow-net=127.0.0.1', '--allow-read', '--config', 'runtimes/deno/deno.json', ...script]
     : [BIN.bun, ...script];
@@ -177,7 +182,7 @@ async function runOne(rt, impl, scn) {
     const { port } = await ready;
     const cfg = {
       port, kind: 'echo', size: scn.size, binary: false, conns: scn.conns, inflight: scn.inflight, refill: scn.refill,
-      deflate: false, maskedEcho: false, warmupMs, durationMs, openTimeoutMs: 30_000, hardDeadlineMs: warmupMs + durationMs + 30_000,
+      deflate: false, maskedEcho: CEILINGS.includes(impl), warmupMs, durationMs, openTimeoutMs: 30_000, hardDeadlineMs: warmupMs + durationMs + 30_000,
     };
     lg = spawnPinned([built.bin, JSON.stringify(cfg), ...keyArgs()], PIN?.loadgen, ['pipe', 'pipe', 'inherit']);
     lg.stdin.on('error', () => {});
@@ -238,7 +243,7 @@ const runs = [];
 for (let round = 0; round < rounds; round++) {
   for (const scn of SCENARIOS) {
     for (const rt of runtimes) {
-      const order = round % 2 === 0 ? ['native', 'app'] : ['app', 'native'];
+      const order = [...(round % 2 === 0 ? ['native', 'app'] : ['app', 'native']), ...(withCeiling ? CEILINGS : [])];
       for (const impl of order) {
         const r = await runOne(rt, impl, scn);
         r.round = round;
@@ -280,6 +285,20 @@ for (const r of rows) {
   console.log(`| ${r.scenario} | ${versions[r.runtime]} | ${fmt(r.native)} | ${fmt(r.app)} | ${r.ratio == null ? '-' : `**${r.ratio.toFixed(2)}x**`} | ` +
     `≥ ${r.target}x ${r.met == null ? '' : r.met ? '(met)' : '(missed)'} | ${pct(r.nativeSrvCpu)} / ${pct(r.appSrvCpu)} | ` +
     `${r.nativeUsPerMsg?.toFixed(2) ?? '-'} / ${r.appUsPerMsg?.toFixed(2) ?? '-'} | ${r.cpuRatio == null ? '-' : `${r.cpuRatio.toFixed(2)}x`} | ${pct(r.genCpu)} |`);
+}
+if (withCeiling) {
+  console.log('');
+  console.log('Ceilings: the runtime\'s raw TCP echo (tcp), and that plus one ArrayBuffer made and detached per message (lend), as bench/README.md describes');
+  console.log('| scenario | runtime | tcp msg/s | lend msg/s | server µs per msg tcp / lend / native / App |');
+  console.log('|---|---|---:|---:|---:|');
+  for (const scn of SCENARIOS) {
+    for (const rt of runtimes) {
+      const pick = (impl) => runs.filter((r) => r.ok && r.runtime === rt && r.impl === impl && r.scenario === scn.name);
+      const us = (impl) => median(pick(impl).map((r) => r.usPerMsg))?.toFixed(2) ?? '-';
+      console.log(`| ${scn.name} | ${versions[rt]} | ${fmt(median(pick('tcp').map((r) => r.msgsPerSec)))} | ${fmt(median(pick('lend').map((r) => r.msgsPerSec)))} | ` +
+        `${us('tcp')} / ${us('lend')} / ${us('native')} / ${us('app')} |`);
+    }
+  }
 }
 const failed = runs.filter((r) => !r.ok);
 if (failed.length) console.log(`\n${failed.length} run(s) failed: ${failed.map((r) => `${r.scenario} ${r.runtime} ${r.impl}: ${r.error}`).join('; ')}`);
