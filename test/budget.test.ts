@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket, MemoryBudget } from '../src/index.ts';
+import { App, us_socket_local_port } from '../src/app/index.ts';
 import { cleanupList, closeWss, echoMessages, portWhenListening, rawPeer } from './helpers/servers.ts';
 import { T, sleep, until, withTimeout } from './helpers/wait.ts';
 
@@ -117,6 +118,37 @@ describe('server-wide memory budget', () => {
       // mode (an announced frame's buffer is never touched). Bound: 256 MiB,
       // with room for a loaded machine's GC timing (unbounded: 12.5 GiB).
       expect(peak).toBeLessThan(BUDGET + 256 * MiB);
+    }, 300_000);
+  }
+
+  // wasmsocket/app joins no server-wide budget (uWS.js has none): its bound is per
+  // connection, maxPayloadLength received + maxBackpressure queued, so 200 peers
+  // hold at most 200 x (maxPayloadLength + maxBackpressure). Here 1 MiB + 64 KiB each.
+  for (const mode of ['fragments', 'frame'] as const) {
+    it(`wasmsocket/app: 200 peers streaming an unfinished message (${mode}) are closed with 1009 at maxPayloadLength; memory stays under 200 x the per-connection bound plus a constant`, async () => {
+      const MAX = MiB;
+      const app = App().ws('/*', { maxPayloadLength: MAX, maxBackpressure: 64 * 1024, idleTimeout: 0, message: (ws, m, b) => { ws.send(m, b); } });
+      cleanups.push(() => { app.close(); });
+      const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (t) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
+      global.gc?.();
+      await sleep(50);
+      const base = process.memoryUsage.rss();
+      const rss = rssSampler();
+      const hostile = streamers(port, 200, mode, 64 * MiB);
+      const good = wellBehaved(port, 5, 200);
+      await until(() => hostile.state().connected === 200, 120_000, () => `200 hostile peers connected (${JSON.stringify(hostile.state())})`);
+      const { lost, wrong } = await good;
+      await until(() => hostile.state().closed === 200, 120_000, () => `hostile peers closed (${JSON.stringify(hostile.state())})`);
+      rss.stop();
+      const peak = rss.peak() - base;
+      const st = hostile.state();
+      console.log(`[budget app ${mode}] maxPayloadLength ${MAX / MiB} MiB: server RSS +${(peak / MiB).toFixed(1)} MiB at peak, ` +
+        `hostile sent ${(st.sent / MiB).toFixed(0)} MiB, peer-seen codes ${JSON.stringify(st.codes)}`);
+      expect(lost).toBe(0);
+      expect(wrong).toBe(0);
+      expect(st.codes['1009']).toBeGreaterThanOrEqual(190); // the close frame reached (nearly) every peer
+      // 200 x 1.06 MiB if every peer held its most at once, plus the constant the ws door's case allows.
+      expect(peak).toBeLessThan(200 * (MAX + 64 * 1024) + 256 * MiB);
     }, 300_000);
   }
 

@@ -3,7 +3,7 @@
 // for it. The same Wire: writes corked per turn (socket.cork()/uncork() around
 // the batch), reads as 'data' events.
 import { createServer, type Server, type Socket } from 'node:net';
-import { Wire, type Chunk } from './wire.js';
+import { Wire, LINGER_MS, type Chunk } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import { netHasReusePort } from './node-reuseport.js';
 
@@ -26,11 +26,18 @@ class NetWire extends Wire {
     for (const c of chunks) this.socket.write(c);
     this.socket.uncork();
   }
-  protected shutdown(): void { this.socket.end(() => this.close()); }
+  // Our FIN, then reads go on (dropped: the owner is done) until the peer's FIN closes the
+  // socket (allowHalfOpen is off), or LINGER_MS (wire.ts): no reset ahead of our last bytes.
+  protected shutdown(): void {
+    this.socket.end();
+    setTimeout(() => this.close(), LINGER_MS).unref();
+  }
   protected destroy(): void { this.socket.destroy(); }
 
   /** @internal */
   get isClosed(): boolean { return this.closed; }
+  /** @internal Our FIN is out: what the peer still sends is dropped. */
+  get isLingering(): boolean { return this.ending; }
 }
 
 class NetAcceptor implements Acceptor {
@@ -47,7 +54,7 @@ export function listenNet(req: ListenRequest, cb: (acceptor: Acceptor | Error) =
   const server = create((socket) => {
     const wire = new NetWire(socket);
     wire.owner = req.onConnection(wire);
-    socket.on('data', (b: Uint8Array) => { if (!wire.isClosed) Wire.read(wire, b, 0, b.length); });
+    socket.on('data', (b: Uint8Array) => { if (!wire.isClosed && !wire.isLingering) Wire.read(wire, b, 0, b.length); });
     socket.on('end', () => wire.owner?.onEnd());
     socket.on('drain', () => wire.owner?.onDrain?.());
     socket.on('error', () => wire.close());

@@ -10,7 +10,7 @@
 // net.Server (node-net.ts) where a piece is missing, under
 // --pending-deprecation, or when WASMSOCKET_APP_TRANSPORT=net asks for it.
 import process from 'node:process';
-import { Wire, type Chunk, type WireOwner } from './wire.js';
+import { Wire, LINGER_MS, type Chunk, type WireOwner } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import { tcpReusePortFlag } from './node-reuseport.js';
 
@@ -95,6 +95,8 @@ export const tcpStats = { accepted: 0, writes: 0, queuedWrites: 0, directReads: 
 class TcpWire extends Wire {
   /** Bytes handed to libuv and not yet written (async writes only). */
   private inFlight = 0;
+  /** Our FIN is out: reads are dropped until the peer's FIN, or LINGER_MS (wire.ts). */
+  lingering: ReturnType<typeof setTimeout> | null = null;
   constructor(readonly handle: TcpHandle) { super(); }
 
   bufferedAmount(): number {
@@ -158,6 +160,7 @@ class TcpWire extends Wire {
   }
 
   protected destroy(): void {
+    if (this.lingering !== null) { clearTimeout(this.lingering); this.lingering = null; }
     this.handle.readStop();
     this.handle.close(() => {
       const owner = this.owner;
@@ -182,7 +185,10 @@ function onWritten(this: WriteReq, status: number): void {
 }
 
 function onShutdown(this: ShutdownReq): void {
-  this.wire.close();
+  const wire = this.wire;
+  if (wire.isClosed) return;
+  wire.lingering = setTimeout(() => wire.close(), LINGER_MS);
+  (wire.lingering as { unref?: () => void }).unref?.();
 }
 
 // One read on a client handle: bytes in the shared buffer (or, without
@@ -192,6 +198,10 @@ function onRead(this: TcpHandle, ab?: ArrayBuffer): void {
   const wire = this.wire;
   if (wire === undefined || wire.isClosed) return;
   const n = b.state[b.kReadBytesOrError];
+  if (wire.lingering !== null) {
+    if (n <= 0) wire.close(); // the peer's FIN (or an error) ends the lingering close
+    return;
+  }
   if (n > 0) {
     if (wire.readTarget !== null) { tcpStats.directReads++; Wire.readInto(wire, n); }
     else if (ab === undefined) Wire.read(wire, readBuffer!, 0, n);
