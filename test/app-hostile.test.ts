@@ -5,14 +5,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { App, us_socket_local_port, type TemplatedApp } from '../src/app/index.ts';
+import { App, SHARED_COMPRESSOR, us_socket_local_port, type TemplatedApp } from '../src/app/index.ts';
+import { prng } from './helpers/prng.ts';
 
 const apps: TemplatedApp[] = [];
 const sockets: net.Socket[] = [];
 afterEach(() => { for (const a of apps.splice(0)) a.close(); for (const s of sockets.splice(0)) s.destroy(); });
 
 async function echoApp(httpIdleTimeout: number): Promise<number> {
-  const app = App({ httpIdleTimeout }).ws('/*', { idleTimeout: 0, message: (ws, m, b) => { ws.send(m, b); } });
+  const app = App({ httpIdleTimeout }).ws('/*', { idleTimeout: 0, compression: SHARED_COMPRESSOR, message: (ws, m, b) => { ws.send(m, b); } });
   apps.push(app);
   return new Promise((resolve, reject) => app.listen('127.0.0.1', 0, (t) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
 }
@@ -79,5 +80,39 @@ describe('wasmsocket/app against hostile peers', () => {
     await s.closedAt;
     expect(answer.startsWith('HTTP/1.1 431')).toBe(true);
     expect(await echoes(port)).toBe('still echoing');
+  });
+
+  it('1,000 seeded hostile Sec-WebSocket-Protocol / Sec-WebSocket-Extensions values: each answered 101 or 400, never a crash', async () => {
+    // An invalid subprotocol offer used to throw out of the read and take the process down.
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => { uncaught.push(e); };
+    process.on('uncaughtException', onUncaught);
+    try {
+      const port = await echoApp(10);
+      const rnd = prng(0x5ec_b07);
+      const alphabet = ['a', 'chat', 'permessage-deflate', 'x-webkit-deflate-frame', ';', ',', '=', '"', '\\', ' ', '\t', '(', ')', '/', '@',
+        'client_max_window_bits', 'server_max_window_bits', 'server_no_context_takeover', '15', '8', '99', '0x9', '\u00e9', '\u{1f600}'];
+      const value = (): string => Array.from({ length: 1 + Math.floor(rnd() * 12) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
+      const statuses: Record<string, number> = {};
+      const one = async (): Promise<void> => {
+        const s = await connect(port);
+        let answer = '';
+        s.on('data', (d) => { answer += d.toString('latin1'); });
+        s.write(Buffer.from(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+          `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${value()}\r\nSec-WebSocket-Extensions: ${value()}\r\n\r\n`, 'utf8'));
+        for (let i = 0; i < 100 && !answer.includes('\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+        const status = answer.slice(9, 12) || 'none';
+        statuses[status] = (statuses[status] ?? 0) + 1;
+        s.destroy();
+      };
+      let next = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => { while (next++ < 1_000) await one(); }));
+      console.log(`[app upgrade header fuzz] statuses ${JSON.stringify(statuses)}`);
+      expect(Object.keys(statuses).every((k) => k === '101' || k === '400')).toBe(true);
+      expect(uncaught).toEqual([]);
+      expect(await echoes(port)).toBe('still echoing');
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+    }
   });
 });

@@ -23,7 +23,7 @@ export interface Handshake {
 
 /**
  * The 101 for `key`, choosing the first of `protocol`'s comma-separated
- * subprotocols (uWS.js takes the first too) and answering `extensions` per
+ * subprotocols that is a token (uWS.js takes the first too) and answering `extensions` per
  * `compression` (the codec's MessageDeflate negotiates; messages up to
  * `maxPayload` inflated). `extraHeaders` are the lines the handler wrote
  * before upgrading. Throws on a key that is not one.
@@ -33,11 +33,11 @@ export function handshake(acceptKey: (key: string) => string, key: string, proto
   key = key.trim();
   if (!isValidKey(key)) throw new TypeError('Invalid Sec-WebSocket-Key');
   let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
-  const chosen = protocol.split(',')[0].trim();
-  if (chosen !== '') {
-    if (!TOKEN.test(chosen)) throw new TypeError(`Invalid subprotocol: ${chosen}`);
-    head += `Sec-WebSocket-Protocol: ${chosen}\r\n`;
-  }
+  // The first offer that is a token (RFC 6455 §4.1): the client's header reaches here
+  // unchecked when there is no upgrade handler, and a bad one must not throw out of
+  // the read (it took the process down); a value that is no token is not chosen.
+  const chosen = protocol.split(',').map((p) => p.trim()).find((p) => TOKEN.test(p)) ?? '';
+  if (chosen !== '') head += `Sec-WebSocket-Protocol: ${chosen}\r\n`;
   let deflate: MessageDeflate | null = null;
   const negotiation = negotiationFor(compression);
   if (negotiation !== null && extensions !== '') {
