@@ -276,6 +276,55 @@ for (const runtime of Object.keys(RUNTIMES) as (keyof typeof RUNTIMES)[]) {
       expect(got).toEqual(['over tls', 'binary 300000 7', 'close 4002 server bye']);
     }, 20_000);
 
+    it('answers a burst of 16 pipelined 1 KiB messages with no more writes than reads (corked per read)', async () => {
+      const s = net.connect(server.port, '127.0.0.1');
+      s.setNoDelay(true);
+      let got = Buffer.alloc(0);
+      s.on('data', (d) => { got = Buffer.concat([got, d]); });
+      s.on('error', () => {});
+      await new Promise((r) => s.once('connect', r));
+      s.write('GET /cmd HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      const frames = (): { op: number; data: Buffer }[] => {
+        const out = [];
+        let p = got.indexOf('\r\n\r\n') + 4;
+        while (p > 3 && p + 2 <= got.length) {
+          let len = got[p + 1] & 0x7f, h = 2;
+          if (len === 126) { len = got.readUInt16BE(p + 2); h = 4; }
+          if (p + h + len > got.length) break;
+          out.push({ op: got[p] & 0x0f, data: got.subarray(p + h, p + h + len) });
+          p += h + len;
+        }
+        return out;
+      };
+      // Client frames, masked with a zero key (the payload goes as it is).
+      const frame = (op: number, payload: Buffer) => Buffer.concat([
+        Buffer.from(payload.length < 126 ? [0x80 | op, 0x80 | payload.length] : [0x80 | op, 0x80 | 126, payload.length >> 8, payload.length & 0xff]),
+        Buffer.alloc(4), payload]);
+      const until = async (n: number, what: string) => {
+        const deadline = Date.now() + 10_000;
+        while (frames().length < n) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      s.write(frame(1, Buffer.from('platform-stats')));
+      await until(1, 'the first stats');
+      const burst = Buffer.concat(Array.from({ length: 16 }, (_, i) => frame(2, Buffer.alloc(1024, i))));
+      s.write(burst);
+      await until(17, '16 echoes');
+      s.write(frame(1, Buffer.from('platform-stats')));
+      await until(18, 'the second stats');
+      const all = frames();
+      for (let i = 0; i < 16; i++) expect(all[1 + i].data.equals(Buffer.alloc(1024, i)), `echo ${i}`).toBe(true);
+      const [a, b] = [JSON.parse(all[0].data.toString()), JSON.parse(all[17].data.toString())];
+      // Between the two: the first stats' reply, the burst's reads and writes, the second request's read.
+      const reads = b.reads - a.reads, writes = b.writes - a.writes;
+      expect(reads).toBeGreaterThanOrEqual(2);
+      expect(writes, `${writes} writes for ${reads} reads`).toBeLessThanOrEqual(reads);
+      s.destroy();
+    });
+
     it('serves 200 connections at once, each echoing 20 messages in its own order', async () => {
       const clients = await Promise.all(Array.from({ length: 200 }, () => client(server.port, '/', { perMessageDeflate: false })));
       await Promise.all(clients.map(async (c, i) => {

@@ -12,11 +12,12 @@
 //
 // HTTP: GET and HEAD /health, GET /page, POST /json ({a, b} -> {sum}), GET /users/:id,
 // GET /query (echoes the query string and a header), anything else 404.
-// WebSocket (SHARED_COMPRESSOR) on /*: echo. On /cmd, echo but for three
+// WebSocket (SHARED_COMPRESSOR) on /*: echo. On /cmd, echo but for a few
 // texts: 'close-me <code>' ends with that code and 'server bye', 'sub <topic>'
 // subscribes (answers 'subscribed <topic>'), 'pub <topic> <text>' publishes
 // <text> to the topic through app.publish, 'flood <n> <bytes>' sends n
-// binary messages at once, 'buffered' answers getBufferedAmount(), and the
+// binary messages at once, 'buffered' answers getBufferedAmount(),
+// 'platform-stats' the platform's read and write counts (src/ only); the
 // drain handler sends 'drained' once after a flood.
 /* eslint-disable @typescript-eslint/no-explicit-any -- two runtimes' globals */
 const g = globalThis as any;
@@ -27,6 +28,9 @@ const mod: any = from === 'package' ? await import('wasmsocket/app') // the pack
   : runtime === 'deno' ? await import(from === 'dist' ? '../../dist/app-deno.js' : '../../src/entries/app-deno.ts')
     : await import(from === 'dist' ? '../../dist/app-bun.js' : '../../src/entries/app-bun.ts');
 const { App, us_socket_local_port: localPort } = mod;
+// The platform's counters (reads, writes), from src/ only: 'platform-stats' on /cmd answers them.
+const platformStats: Record<string, number> | null = from !== 'src' ? null : runtime === 'deno'
+  ? (await import('../../src/app/deno-platform.ts')).denoStats : (await import('../../src/app/bun-platform.ts')).bunStats;
 const text = new TextDecoder();
 
 // Sockets that flooded and have not drained yet.
@@ -74,6 +78,7 @@ function makeApp(maxPayloadLength?: number, tls?: object): any {
           return;
         }
         if (t === 'buffered') { ws.send(`buffered ${ws.getBufferedAmount()}`); return; }
+        if (t === 'platform-stats') { ws.send(JSON.stringify(platformStats)); return; }
       }
       ws.send(message, isBinary);
     },

@@ -59,8 +59,8 @@ const bytesOf = (c: Chunk): Uint8Array => (typeof c === 'string' ? utf8.encode(c
 // The cork buffer every connection's joined flush is written from, one at a time.
 const cork = new Uint8Array(CORK_SIZE);
 
-/** @internal Counts for tests: connections accepted, socket.write calls made, writes Bun took only part of. */
-export const bunStats = { accepted: 0, writes: 0, partialWrites: 0 };
+/** @internal Counts for tests: connections accepted, reads handled, socket.write calls made, writes Bun took only part of. */
+export const bunStats = { accepted: 0, reads: 0, writes: 0, partialWrites: 0 };
 
 class BunWire extends Wire {
   /** Bytes the socket did not take yet, in order; null when it took everything. */
@@ -207,6 +207,7 @@ function listenOn(hostname: string, req: ListenRequest, tls: BunTls | undefined)
       data(s, chunk) {
         const wire = s.data;
         if (wire === undefined || wire.isClosed) return;
+        bunStats.reads++;
         try {
           Wire.read(wire, chunk, 0, chunk.length);
         } catch (e) {

@@ -59,8 +59,8 @@ const SHRINK_AFTER = 8;
 
 const utf8 = new TextEncoder();
 
-/** @internal Counts for tests: connections accepted, conn.write calls made. */
-export const denoStats = { accepted: 0, writes: 0 };
+/** @internal Counts for tests: connections accepted, reads handled, conn.write calls made. */
+export const denoStats = { accepted: 0, reads: 0, writes: 0 };
 
 class DenoWire extends Wire {
   private buf = new Uint8Array(SMALL_READ);
@@ -127,6 +127,7 @@ class DenoWire extends Wire {
       }
       // A handler's exception goes up as an unhandled rejection, as it would
       // go up from Node's onread: it is the user's, not a transport error.
+      denoStats.reads++;
       Wire.read(this, buf, 0, n);
     }
   }
