@@ -14,7 +14,8 @@
 //       its payload's length, detached after (ArrayBuffer.prototype.transfer),
 //       as a handler's lent message is. No copy, unmasking, decoding or framing.
 //
-// Prints {"ready":true,"impl":..,"port":N}; exits when stdin closes.
+// Prints {"ready":true,"impl":..,"port":N}; answers 'stats' lines (memory
+// after a full GC, for bench/edge-idle.mjs); exits when stdin closes.
 /* eslint-disable @typescript-eslint/no-explicit-any -- two runtimes' globals */
 const g = globalThis as any;
 const argv: string[] = g.Deno ? g.Deno.args : g.Bun.argv.slice(2);
@@ -138,10 +139,20 @@ function bunServer(): number {
 
 const port = g.Deno ? await denoServer() : bunServer();
 console.log(JSON.stringify({ ready: true, impl: argv[0], port }));
+
+// Each line 'stats' is answered after a full GC with the process's memory, so
+// bench/edge-idle.mjs measures what a bare connection costs here:
+// EDGE_SCRIPT=bench/servers/edge-ceiling.ts node bench/edge-idle.mjs --impls tcp
+// (Deno needs --v8-flags=--expose-gc for the GC, which edge-idle passes.)
 (async () => {
+  const text = new TextDecoder();
   try {
-    if (g.Deno) { for await (const _ of g.Deno.stdin.readable) { /* until it closes */ } }
-    else { for await (const _ of g.Bun.stdin.stream()) { /* until it closes */ } }
+    for await (const chunk of g.Deno ? g.Deno.stdin.readable : g.Bun.stdin.stream()) {
+      if (!text.decode(chunk).includes('stats')) continue;
+      if (g.Bun) g.Bun.gc(true); else if (typeof g.gc === 'function') { g.gc(); g.gc(); }
+      const m = g.process.memoryUsage();
+      console.log(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external }));
+    }
   } catch { /* no stdin */ }
   if (g.Deno) g.Deno.exit(0); else g.process.exit(0);
 })();
