@@ -104,6 +104,30 @@ describe.skipIf(!haveOpenssl)('SSLApp on Node tls', () => {
     expect(() => SSLApp({ cert_file_name: files.cert })).toThrow(/key_file_name/);
   });
 
+  it('ca_file_name: a client without a certificate signed by it is refused; one with it connects', async () => {
+    // The test certificate is self-signed: it is its own CA, and the client presents it.
+    const app = SSLApp({ key_file_name: files.key, cert_file_name: files.cert, ca_file_name: files.cert }).ws('/*', echo);
+    apps.push(app);
+    const port = await new Promise<number>((resolve, reject) =>
+      app.listen('127.0.0.1', 0, (t: ListenSocket | false) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
+    const refused = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { rejectUnauthorized: false });
+      ws.on('open', () => { ws.close(); resolve('opened'); });
+      ws.on('error', () => resolve('refused'));
+    });
+    expect(refused).toBe('refused');
+    const { key, cert } = selfSignedCert();
+    const ws = await new Promise<WebSocket>((resolve, reject) => {
+      const c = new WebSocket(`wss://127.0.0.1:${port}/`, { rejectUnauthorized: false, key, cert });
+      c.on('open', () => resolve(c));
+      c.on('error', reject);
+    });
+    const got = next(ws);
+    ws.send('with a certificate');
+    expect((await got).data.toString()).toBe('with a certificate');
+    ws.close();
+  });
+
   it('a plain-text or garbage peer on the TLS port is dropped; the App goes on', async () => {
     const { port } = await serve(echo);
     for (const junk of ['GET / HTTP/1.1\r\nHost: x\r\n\r\n', '\x16\x03\x01\x00\x05hello', '\x00'.repeat(4096)]) {

@@ -13,8 +13,10 @@ export interface SSLAppOptions extends AppOptions {
   key_file_name?: string;
   cert_file_name?: string;
   passphrase?: string;
-  /** A CA bundle: clients are asked for a certificate signed by it (uWS.js asks the same). */
+  /** A CA bundle: clients must present a certificate signed by it (refused otherwise: there is no API to check one later). */
   ca_file_name?: string;
+  /** OpenSSL cipher list (TLS 1.2 and below), as Node's `ciphers`. */
+  ssl_ciphers?: string;
   dh_params_file_name?: string;
   /** uWS.js's choice of OpenSSL memory mode: nothing to choose on Node's tls (accepted, ignored). */
   ssl_prefer_low_memory_usage?: boolean;
@@ -34,7 +36,8 @@ export function tlsPlatform(options: SSLAppOptions): Platform {
     // is (the App's httpIdleTimeout, 10 s), not after tls's default 120 s.
     handshakeTimeout: (options.httpIdleTimeout ?? 10) * 1000,
   };
-  if (options.ca_file_name) { secure.ca = readFileSync(options.ca_file_name); secure.requestCert = true; secure.rejectUnauthorized = false; }
+  if (options.ca_file_name) { secure.ca = readFileSync(options.ca_file_name); secure.requestCert = true; secure.rejectUnauthorized = true; }
+  if (options.ssl_ciphers) secure.ciphers = options.ssl_ciphers;
   if (options.dh_params_file_name) secure.dhparam = readFileSync(options.dh_params_file_name);
   // Key and certificate checked together now (a bad passphrase or a mismatched pair throws here).
   createServer(secure).close();
