@@ -345,7 +345,6 @@ const APP_KNOWN_DIFFERENCES = new Map([
   ['missing Upgrade header -> 400/426, never 101', 'not an upgrade to the App: routed as HTTP (404)'],
   ['Upgrade: h2c -> 400/426', 'not an upgrade to the App: routed as HTTP (404)'],
   ['missing Connection: Upgrade -> 400/426', 'not an upgrade to the App: routed as HTTP (404)'],
-  ['missing Host -> 400 (§4.2.1 item 2)', 'the App upgrades a request without Host (llhttp accepts one too)'],
 ]);
 
 /**
