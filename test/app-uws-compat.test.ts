@@ -65,6 +65,20 @@ describe('uWebSockets.js programs on wasmsocket/app', () => {
     }
   });
 
+  it('a burst past maxBackpressure in one turn reaches a subscriber that reads (the cork goes out; only what the kernel holds counts)', async () => {
+    let dropped = 0;
+    const app = App().ws('/*', { open: (ws) => { ws.subscribe('t'); }, dropped: () => { dropped++; } }); // maxBackpressure: 64 KiB
+    const port = await listen(app, '127.0.0.1');
+    const ws = await open(`ws://127.0.0.1:${port}/`);
+    let got = 0;
+    const all = new Promise<void>((r) => ws.on('message', () => { if (++got === 100) r(); }));
+    const payload = 'x'.repeat(1024);
+    for (let i = 0; i < 100; i++) app.publish('t', payload); // 100 KiB in one turn (this was 64 delivered, 36 dropped)
+    await all;
+    expect([got, dropped]).toEqual([100, 0]);
+    ws.close();
+  });
+
   it('a paused subscriber of a topic published every turn is closed past maxBackpressure; its own properties reach close; the others go on', async () => {
     const closed: Array<{ code: number; ticks: unknown }> = [];
     const app = App().ws('/*', {
@@ -80,15 +94,15 @@ describe('uWebSockets.js programs on wasmsocket/app', () => {
     fast.on('message', () => { fastGot++; });
     slow.once('message', () => { (slow as unknown as { _socket: { pause(): void } })._socket.pause(); });
     const slowClosed = new Promise<number>((r) => slow.on('close', (code) => r(code)));
-    // Publish 900 B each turn until the slow one is closed (bounded: 20 s, 400,000 publishes). One
-    // publish a turn: this turn's queue counts against maxBackpressure here (README: a difference).
-    const payload = 'x'.repeat(900);
+    // Publish 50 x 1 KiB each turn until the slow one is closed (bounded: 20 s, 400,000 publishes):
+    // bursts past maxBackpressure that the fast one keeps up with.
+    const payload = 'x'.repeat(1024);
     let n = 0;
     const started = Date.now();
     await new Promise<void>((resolve) => {
       const step = (): void => {
-        app.publish('clock', payload);
-        n++;
+        for (let i = 0; i < 50; i++) app.publish('clock', payload);
+        n += 50;
         if (closed.length > 0 || n >= 400_000 || Date.now() - started > 20_000) resolve(); else setImmediate(step);
       };
       step();

@@ -234,6 +234,14 @@ export class WebSocket implements WireOwner, Subscriber {
   private overLimit(payload: Uint8Array, opcode: number): boolean {
     const max = this._behavior.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
     if (max <= 0 || this._wire.bufferedAmount() <= max) return false;
+    // Over the limit with some of it only this turn's cork: write that out now and
+    // count what the kernel did not take, as uWS.js does (it writes as its 16 KiB
+    // cork buffer fills), so a burst in one turn is not dropped for a peer that reads.
+    // Only at the limit: the common case keeps one write per turn.
+    if (this._wire.backpressure() < this._wire.bufferedAmount()) {
+      this._wire.flush();
+      if (this._wire.bufferedAmount() <= max) return false;
+    }
     const dropped = this._behavior.dropped;
     if (dropped && opcode !== OP_PING) this.lend(payload, (ab) => dropped(this, ab, opcode === OP_BINARY));
     if (this._behavior.closeOnBackpressureLimit && !this._closed) this.close();
