@@ -8,6 +8,7 @@
 // or an official build cached in ~/.cache/wasmsocket-node (scripts/node-build.mjs);
 // the shared-port cases skip with a printed reason when there is none. The
 // broker cases also run on this Node (on Node 20 each thread has its own port).
+// Deno and Bun run the same with Web Workers (runtimes/app/threads.ts).
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -188,5 +189,48 @@ describe('ThreadBroker on this Node', () => {
     a.ws.send('pub:' + big);
     await receives(b, big, 20_000);
     closeAll(clients.values());
+  }, 60_000);
+});
+
+// The same in Deno and Bun: runtimes/app/threads.ts, two Web Workers' Apps on one port
+// (Bun.listen's reusePort; Deno.listen's under --unstable-net), a ThreadBroker in each.
+const EDGE = {
+  deno: [join(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-net', '--allow-net=127.0.0.1', '--allow-read', '--config', 'runtimes/deno/deno.json', 'runtimes/app/threads.ts']],
+  bun: [join(ROOT, 'node_modules/.bin/bun'), ['runtimes/app/threads.ts']],
+} as const;
+
+function startEdge(runtime: keyof typeof EDGE): Promise<{ port: number; ports: number[]; threads: number[] }> {
+  const [cmd, args] = EDGE[runtime];
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' };
+  for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k === 'NODE_OPTIONS') delete env[k];
+  const child = spawn(cmd, [...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  running.push(child);
+  let out = '', err = '';
+  child.stderr!.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${runtime}: no THREADS line in 30 s: ${err}`)), 30_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /^THREADS (\{.*\})$/m.exec(out);
+      if (m) { clearTimeout(timer); resolve(JSON.parse(m[1])); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${runtime} exited (${code}): ${err}`)); });
+  });
+}
+
+describe.each(Object.keys(EDGE) as Array<keyof typeof EDGE>)('two Apps in %s workers on one port', (runtime) => {
+  const missing = !existsSync(EDGE[runtime][0]);
+  if (missing) console.log(`app-cores: ${runtime} is not installed (node_modules/.bin/${runtime}): its cases skip`);
+  it.skipIf(missing)('both workers get connections, and a publish on one reaches the other', async () => {
+    const t = await startEdge(runtime);
+    expect(t.ports).toEqual([t.port, t.port]);
+    const clients = await Promise.all(Array.from({ length: 40 }, () => connect(t.port)));
+    expect(new Set(clients.map((c) => c.thread))).toEqual(new Set(t.threads));
+    const a = clients.find((c) => c.thread === t.threads[0])!, b = clients.find((c) => c.thread === t.threads[1])!;
+    a.ws.send('pub:from-a');
+    await Promise.all([receives(a, 'from-a'), receives(b, 'from-a')]);
+    b.ws.send('pub:from-b');
+    await receives(a, 'from-b');
+    closeAll(clients);
   }, 60_000);
 });

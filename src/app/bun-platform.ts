@@ -33,7 +33,7 @@ interface BunListener { readonly port: number; stop(closeActive?: boolean): void
 interface BunNs {
   file(path: string): { text(): Promise<string>; size: number };
   listen(o: {
-    hostname: string; port: number; allowHalfOpen?: boolean; tls?: BunTls;
+    hostname: string; port: number; allowHalfOpen?: boolean; tls?: BunTls; reusePort?: boolean;
     socket: {
       open(s: BunSocket): void; data(s: BunSocket, chunk: Uint8Array): void; drain(s: BunSocket): void;
       end(s: BunSocket): void; close(s: BunSocket): void; error(s: BunSocket, e: Error): void;
@@ -194,6 +194,8 @@ function listenOn(hostname: string, req: ListenRequest, tls: BunTls | undefined)
     hostname,
     port: req.port,
     tls,
+    // Several workers' Apps on one port (SO_REUSEPORT), unless LIBUS_LISTEN_EXCLUSIVE_PORT.
+    reusePort: req.reusePort === true,
     // The App answers what came before the peer's FIN, then ends (as on Node).
     allowHalfOpen: true,
     socket: {

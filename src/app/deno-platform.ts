@@ -35,7 +35,9 @@ interface DenoListener {
   close(): void;
 }
 interface DenoNs {
-  listen(o: { hostname: string; port: number; transport: 'tcp' }): DenoListener;
+  listen(o: { hostname: string; port: number; transport: 'tcp'; reusePort?: boolean }): DenoListener;
+  /** Present only under --unstable-net (as Deno gates its unstable APIs). */
+  listenDatagram?: unknown;
   listenTls(o: { hostname: string; port: number; cert: string; key: string; alpnProtocols?: string[] }): DenoListener;
   readTextFileSync(path: string): string;
   errors: { BadResource: new () => Error; Interrupted: new () => Error };
@@ -251,7 +253,7 @@ async function acceptLoop(listener: DenoListener, req: ListenRequest): Promise<v
   }
 }
 
-type ListenOn = (hostname: string, port: number) => DenoListener;
+type ListenOn = (hostname: string, port: number, reusePort: boolean) => DenoListener;
 
 function platformOn(listenOn: ListenOn): Platform {
   return {
@@ -259,10 +261,11 @@ function platformOn(listenOn: ListenOn): Platform {
       let listener: DenoListener;
       try {
         const host = req.host === undefined || req.host === '' ? undefined : req.host === 'localhost' ? '127.0.0.1' : req.host;
-        if (host !== undefined) listener = listenOn(host, req.port);
+        const reuse = req.reusePort === true;
+        if (host !== undefined) listener = listenOn(host, req.port, reuse);
         else {
           // All interfaces: IPv6 and IPv4 on one socket where the system allows it.
-          try { listener = listenOn('::', req.port); } catch { listener = listenOn('0.0.0.0', req.port); }
+          try { listener = listenOn('::', req.port, reuse); } catch { listener = listenOn('0.0.0.0', req.port, reuse); }
         }
       } catch (e) {
         cb(e instanceof Error ? e : new Error(String(e)));
@@ -275,7 +278,13 @@ function platformOn(listenOn: ListenOn): Platform {
   };
 }
 
-export const denoPlatform: Platform = platformOn((hostname, port) => deno().listen({ hostname, port, transport: 'tcp' }));
+// Deno.listen's reusePort (several workers' Apps on one port) is unstable: asked for
+// without --unstable-net, Deno ends the process (exit 70, not an exception), so it is
+// asked for only when that flag is on, which Deno.listenDatagram's presence shows.
+const reusePortAllowed = (): boolean => typeof deno().listenDatagram === 'function';
+
+export const denoPlatform: Platform = platformOn((hostname, port, reusePort) =>
+  deno().listen({ hostname, port, transport: 'tcp', ...(reusePort && reusePortAllowed() ? { reusePort: true } : {}) }));
 
 /**
  * SSLApp's platform on Deno.listenTls: the PEM files read now (--allow-read),
