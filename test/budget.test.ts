@@ -121,35 +121,50 @@ describe('server-wide memory budget', () => {
     }, 300_000);
   }
 
-  // wasmsocket/app joins no server-wide budget (uWS.js has none): its bound is per
-  // connection, maxPayloadLength received + maxBackpressure queued, so 200 peers
-  // hold at most 200 x (maxPayloadLength + maxBackpressure). Here 1 MiB + 64 KiB each.
-  for (const mode of ['fragments', 'frame'] as const) {
-    it(`wasmsocket/app: 200 peers streaming an unfinished message (${mode}) are closed with 1009 at maxPayloadLength; memory stays under 200 x the per-connection bound plus a constant`, async () => {
-      const MAX = MiB;
-      const app = App().ws('/*', { maxPayloadLength: MAX, maxBackpressure: 64 * 1024, idleTimeout: 0, message: (ws, m, b) => { ws.send(m, b); } });
-      cleanups.push(() => { app.close(); });
-      const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (t) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
-      global.gc?.();
-      await sleep(50);
-      const base = process.memoryUsage.rss();
-      const rss = rssSampler();
-      const hostile = streamers(port, 200, mode, 64 * MiB);
-      const good = wellBehaved(port, 5, 200);
-      await until(() => hostile.state().connected === 200, 120_000, () => `200 hostile peers connected (${JSON.stringify(hostile.state())})`);
-      const { lost, wrong } = await good;
-      await until(() => hostile.state().closed === 200, 120_000, () => `hostile peers closed (${JSON.stringify(hostile.state())})`);
-      rss.stop();
-      const peak = rss.peak() - base;
-      const st = hostile.state();
-      console.log(`[budget app ${mode}] maxPayloadLength ${MAX / MiB} MiB: server RSS +${(peak / MiB).toFixed(1)} MiB at peak, ` +
-        `hostile sent ${(st.sent / MiB).toFixed(0)} MiB, peer-seen codes ${JSON.stringify(st.codes)}`);
-      expect(lost).toBe(0);
-      expect(wrong).toBe(0);
-      expect(st.codes['1009']).toBeGreaterThanOrEqual(190); // the close frame reached (nearly) every peer
-      // 200 x 1.06 MiB if every peer held its most at once, plus the constant the ws door's case allows.
-      expect(peak).toBeLessThan(200 * (MAX + 64 * 1024) + 256 * MiB);
-    }, 300_000);
+  // wasmsocket/app: with its budget (maxBufferedBytes, as the ws door's) and without it
+  // (maxBufferedBytes: 0, uWS.js's way: the bound is per connection, maxPayloadLength +
+  // maxBackpressure, so 200 peers hold at most 200 x that).
+  for (const [name, opts, maxPayloadLength] of [
+    ['budget 64 MiB', { maxBufferedBytes: 64 * MiB }, 256 * MiB],
+    ['no budget, maxPayloadLength 1 MiB', { maxBufferedBytes: 0 }, MiB],
+  ] as const) {
+    for (const mode of ['fragments', 'frame'] as const) {
+      it(`wasmsocket/app (${name}): 200 peers streaming an unfinished message (${mode}) are closed with 1009; memory stays bounded; well-behaved clients lose nothing`, async () => {
+        const app = App(opts).ws('/*', { maxPayloadLength, maxBackpressure: 64 * 1024, idleTimeout: 0, message: (ws, m, b) => { ws.send(m, b); } });
+        cleanups.push(() => { app.close(); });
+        const codes: number[] = [];
+        if (app.budget) app.budget.onExceeded = (_m, e) => { codes.push(e.code); };
+        const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (t) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
+        global.gc?.();
+        await sleep(50);
+        const base = process.memoryUsage.rss();
+        const rss = rssSampler();
+        const hostile = streamers(port, 200, mode, 64 * MiB);
+        const good = wellBehaved(port, 5, 200);
+        await until(() => hostile.state().connected === 200, 120_000, () => `200 hostile peers connected (${JSON.stringify(hostile.state())})`);
+        const { lost, wrong } = await good;
+        // With the budget, a peer may fit in it and stream on: as the ws door's case, all but budget / 64 MiB are closed.
+        const fit = app.budget ? app.budget.limit / (64 * MiB) : 0;
+        await until(() => hostile.state().closed >= 200 - fit || hostile.state().sent >= 200 * 64 * MiB, 120_000,
+          () => `hostile peers closed (${JSON.stringify(hostile.state())})`);
+        rss.stop();
+        const peak = rss.peak() - base;
+        const st = hostile.state();
+        console.log(`[budget app ${name} ${mode}] server RSS +${(peak / MiB).toFixed(1)} MiB at peak, hostile sent ${(st.sent / MiB).toFixed(0)} MiB, ` +
+          `${app.budget?.closes ?? 0} budget closes, peer-seen codes ${JSON.stringify(st.codes)}`);
+        expect(lost).toBe(0);
+        expect(wrong).toBe(0);
+        expect(st.codes['1009']).toBeGreaterThanOrEqual(190); // the close frame reached (nearly) every peer
+        if (app.budget) {
+          expect(app.budget.closes).toBeGreaterThanOrEqual(199);
+          expect(codes.every((c) => c === 1009)).toBe(true);
+          expect(peak).toBeLessThan(app.budget.limit + 256 * MiB);
+        } else {
+          // 200 x 1.06 MiB if every peer held its most at once, plus the constant the ws door's case allows.
+          expect(peak).toBeLessThan(200 * (maxPayloadLength + 64 * 1024) + 256 * MiB);
+        }
+      }, 300_000);
+    }
   }
 
   it('a peer that never reads is closed with 1008 when queued sends pass the budget', async () => {

@@ -14,6 +14,7 @@ import { TopicTree } from './topics.js';
 import { attachBroker } from './app-broker.js';
 import type { Broker } from '../core/broker.js';
 import { drainApp, type AppShutdownOptions, type AppShutdownResult } from './shutdown.js';
+import { MemoryBudget } from '../core/budget.js';
 
 /** What the App needs from its runtime. */
 export interface Platform {
@@ -32,6 +33,15 @@ export interface AppOptions {
   maxBodyLength?: number;
   /** Seconds an HTTP connection may wait for the peer's next bytes (uWS's 10 s). */
   httpIdleTimeout?: number;
+  /**
+   * Bytes all this App's WebSockets may hold together (messages arriving, sends queued); past it the
+   * biggest holder is closed (1009, or 1008 for a peer not reading), as the ws door's budget.
+   * Default: a quarter of V8's heap limit; 0: none (uWS.js has none: the bound is then per
+   * connection, maxPayloadLength + maxBackpressure).
+   */
+  maxBufferedBytes?: number;
+  /** A budget shared with other Apps or servers (overrides maxBufferedBytes). */
+  memoryBudget?: MemoryBudget;
 }
 
 export type HttpHandler = (res: HttpResponse, req: HttpRequest) => void;
@@ -52,6 +62,7 @@ const DEFAULT_IDLE_TIMEOUT_S = 120;
  */
 export class WebSocketContext implements Route {
   /** @internal */ readonly sockets = new Set<WebSocket>();
+  /** @internal The App's byte budget, or null. */ budget: MemoryBudget | null = null;
   private sweep: ReturnType<typeof setInterval> | null = null;
 
   /** @internal */
@@ -105,6 +116,8 @@ const SWEEP_TICKS = 3;
 
 export class TemplatedApp implements HttpApp {
   readonly maxHeaderSize: number;
+  /** The byte budget every WebSocket of this App counts against, or null (maxBufferedBytes: 0). */
+  readonly budget: MemoryBudget | null;
   readonly maxBodyLength: number;
   readonly headTable: RequestHead;
   private readonly http = new Router<HttpHandler>();
@@ -123,6 +136,7 @@ export class TemplatedApp implements HttpApp {
   /** @internal */
   constructor(private readonly platform: Platform, options: AppOptions = {}) {
     this.maxHeaderSize = options.maxHeaderSize ?? 16 * 1024;
+    this.budget = options.memoryBudget ?? (options.maxBufferedBytes === 0 ? null : new MemoryBudget(options.maxBufferedBytes));
     this.maxBodyLength = options.maxBodyLength ?? 16 * 1024 * 1024;
     this.headTable = new RequestHead(options.maxHeaders ?? 100);
     this.idleMs = (options.httpIdleTimeout ?? DEFAULT_HTTP_IDLE_S) * 1000;
@@ -147,6 +161,7 @@ export class TemplatedApp implements HttpApp {
   ws<UserData = unknown>(pattern: RecognizedString, behavior: WebSocketBehavior<UserData>): this {
     if (typeof behavior !== 'object' || behavior === null) throw new TypeError('A WebSocket behavior is an object');
     const context = new WebSocketContext(behavior as WebSocketBehavior);
+    context.budget = this.budget;
     this.contexts.push(context);
     this.websockets.add('get', String(pattern), context);
     return this;

@@ -12,6 +12,7 @@ export { ThreadBroker, type ThreadBrokerOptions } from '../core/thread-broker.js
 export type { Broker, BrokerSink } from '../core/broker.js';
 export type { WebSocket } from './websocket.js';
 export type { AppShutdownOptions, AppShutdownResult } from './shutdown.js';
+export { MemoryBudget, type BudgetEvent } from '../core/budget.js';
 
 /** Stops listening on the socket a listen callback was given. */
 export function us_listen_socket_close(listenSocket: ListenSocket): void {

@@ -16,6 +16,7 @@ import type { ProtocolError } from '../codec/errors.js';
 import { bytesOf, type RecognizedString } from './http-response.js';
 import type { Wire, WireOwner } from './wire.js';
 import type { Subscriber, TopicTree } from './topics.js';
+import type { BudgetMember, MemoryBudget } from '../core/budget.js';
 import { detach } from './lend.js';
 import { addressBytes } from './address.js';
 
@@ -59,6 +60,8 @@ export interface Route {
   removed(ws: WebSocket): void;
   /** The socket's transport closed (after removed(): the close handler ran at end() or here). */
   gone?(ws: WebSocket): void;
+  /** The App's server-wide byte budget (src/core/budget.ts), or null. */
+  readonly budget?: MemoryBudget | null;
 }
 
 /** Idle timeouts are swept four times per timeout: a silent socket is pinged after 2 ticks and closed after 5 (1x-1.25x the timeout). */
@@ -91,7 +94,7 @@ function lendable(data: Uint8Array, owned: boolean): ArrayBuffer {
     ? data.buffer : data.slice().buffer as ArrayBuffer;
 }
 
-export class WebSocket implements WireOwner, Subscriber {
+export class WebSocket implements WireOwner, Subscriber, BudgetMember {
   [key: string]: unknown;
   /** @internal */ readonly _protocol = new Protocol();
   /** @internal The close handler ran: every method throws from here on. */ _closed = false;
@@ -120,6 +123,7 @@ export class WebSocket implements WireOwner, Subscriber {
       isServer: true,
       maxPayload: this._behavior.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH,
       inflater,
+      budget: this.route.budget ?? null, budgetMember: this,
     });
     this._wire.owner = this;
     this._openedAt = Date.now();
@@ -289,6 +293,14 @@ export class WebSocket implements WireOwner, Subscriber {
     const ab = lendable(data, owned);
     try { fn(ab); } finally { detach(ab); }
   }
+
+  // ---- BudgetMember: what the App's memory budget asks (the core charges each read) ----
+
+  /** @internal Incoming bytes charged to the budget (owned by the budget). */ _budgetHeld = 0;
+  /** @internal */ _incomingBytes(): number { return this._protocol.incomingBytes(); }
+  /** @internal */ _backlog(): number { return this._wire.bufferedAmount(); }
+  /** @internal 1009 (incoming) closes with a close frame; 1008 (a peer not reading) terminates. */
+  _budgetClose(code: number, reason: string): void { this._protocol.budgetClose(code, reason); }
 
   // ---- WireOwner: bytes from the transport ----
 
