@@ -97,6 +97,8 @@ class TcpWire extends Wire {
   private inFlight = 0;
   /** Our FIN is out: reads are dropped until the peer's FIN, or LINGER_MS (wire.ts). */
   lingering: ReturnType<typeof setTimeout> | null = null;
+  /** The peer's FIN came: nothing to linger for once ours is out. */
+  peerEnded = false;
   constructor(readonly handle: TcpHandle) { super(); }
 
   bufferedAmount(): number {
@@ -187,6 +189,7 @@ function onWritten(this: WriteReq, status: number): void {
 function onShutdown(this: ShutdownReq): void {
   const wire = this.wire;
   if (wire.isClosed) return;
+  if (wire.peerEnded) { wire.close(); return; }
   wire.lingering = setTimeout(() => wire.close(), LINGER_MS);
   (wire.lingering as { unref?: () => void }).unref?.();
 }
@@ -210,6 +213,7 @@ function onRead(this: TcpHandle, ab?: ArrayBuffer): void {
       Wire.read(wire, new Uint8Array(ab, offset, n), 0, n);
     }
   } else if (n === UV_EOF) {
+    wire.peerEnded = true;
     wire.owner?.onEnd();
   } else if (n < 0) {
     wire.close();
