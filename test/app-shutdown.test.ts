@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { App, us_socket_local_port, type TemplatedApp, type ListenSocket } from '../src/app/index.ts';
+import { App, ThreadBroker, us_socket_local_port, type TemplatedApp, type ListenSocket } from '../src/app/index.ts';
 import { setAppTransport } from '../src/app/node-platform.ts';
 
 const apps: TemplatedApp[] = [];
@@ -119,3 +119,24 @@ for (const carrier of ['tcp', 'net'] as const) {
     });
   });
 }
+
+describe('app.shutdown() with a broker', () => {
+  it('stops the broker last: after every socket closed, and before the promise resolves', async () => {
+    setAppTransport('tcp');
+    const { app, port } = await serve();
+    // A real ThreadBroker, its close() timed.
+    const broker = new ThreadBroker();
+    const close = broker.close.bind(broker);
+    let brokerClosedAt = -1;
+    broker.close = async () => { await close(); brokerClosedAt = performance.now(); };
+    app.useBroker(broker);
+    const clients: Client[] = [];
+    for (let i = 0; i < 5; i++) clients.push(await client(port));
+    const result = await app.shutdown({ timeout: 5_000 });
+    const lastClose = Math.max(...(await Promise.all(clients.map((c) => c.closed))).map((s) => s.at));
+    expect(result).toMatchObject({ connections: 5, closedCleanly: 5 });
+    expect(brokerClosedAt).toBeGreaterThan(0);
+    expect(brokerClosedAt).toBeGreaterThanOrEqual(lastClose - 50); // the clients' close events may land a moment after the server's
+  });
+});
+

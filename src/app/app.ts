@@ -237,7 +237,13 @@ export class TemplatedApp implements HttpApp {
       this.draining = drainApp(sockets, options, {
         stopAccepting: () => { this.refusing = true; for (const token of [...this.listening]) token.close(); },
         onGone: (listener) => { for (const c of this.contexts) c.onGone = listener; },
-        finish: () => { this.close(); },
+        // The broker stops last (what the sockets published meanwhile goes out), awaited as wss.shutdown's.
+        finish: () => {
+          const broker = this.broker;
+          this.broker = null;
+          this.close();
+          return broker === null ? Promise.resolve() : broker.close().catch(() => { /* the broker reports its own errors */ });
+        },
       });
     } catch (err) {
       return Promise.reject(err);

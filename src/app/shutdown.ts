@@ -32,7 +32,7 @@ export interface AppShutdownResult {
   terminated: number;
   /** Always 0: the App door has no HTTP/2 (kept so the result reads as wss.shutdown's). */
   http2Sessions: number;
-  /** From the call until the last socket closed (ms). */
+  /** From the call until the last socket closed and the broker stopped (ms). */
   durationMs: number;
 }
 
@@ -42,8 +42,8 @@ export interface AppDrainHooks {
   stopAccepting(): void;
   /** Hear each socket's transport close from now on (null: stop). */
   onGone(listener: ((ws: WebSocket) => void) | null): void;
-  /** Every socket is gone: close what is left (plain HTTP connections). */
-  finish(): void;
+  /** Every socket is gone: close what is left (plain HTTP connections), and the broker last (resolves once it has stopped). */
+  finish(): Promise<void>;
 }
 
 const DEFAULT_TIMEOUT = 10_000;
@@ -80,8 +80,8 @@ export function drainApp(sockets: Iterable<WebSocket>, options: AppShutdownOptio
       if (deadline !== null) clearTimeout(deadline);
       if (stepper !== null) clearTimeout(stepper);
       hooks.onGone(null);
-      hooks.finish();
-      resolve({ connections: order.length, ...counts, http2Sessions: 0, durationMs: Math.round(performance.now() - started) });
+      void hooks.finish().then(() =>
+        resolve({ connections: order.length, ...counts, http2Sessions: 0, durationMs: Math.round(performance.now() - started) }));
     };
     hooks.onGone((ws) => {
       const l = leaving.get(ws);
