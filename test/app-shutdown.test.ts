@@ -5,6 +5,8 @@
 // and bad options reject without stopping anything.
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { App, ThreadBroker, us_socket_local_port, type TemplatedApp, type ListenSocket } from '../src/app/index.ts';
@@ -119,6 +121,36 @@ for (const carrier of ['tcp', 'net'] as const) {
     });
   });
 }
+
+describe('app.shutdown() at scale', () => {
+  it('drains 5,000 connections (ws clients in another process) with 1001 within the timeout', async () => {
+    setAppTransport('tcp');
+    const N = 5000;
+    const { app, port } = await serve();
+    const child = spawn(process.execPath, [new URL('./helpers/drain-clients.mjs', import.meta.url).pathname, String(port), String(N)],
+      { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const lines = createInterface({ input: child.stdout! });
+      const next = (): Promise<Record<string, unknown>> => new Promise((r) => lines.once('line', (l) => r(JSON.parse(l))));
+      const opened = await Promise.race([next(), new Promise((r) => setTimeout(() => r({ timedOut: true }), 120_000))]);
+      expect(opened).toEqual({ open: N });
+      // Each client's 'open' follows the 101, written after the server's socket was made: the server has all N.
+      const summary = next();
+      const timeout = 20_000;
+      const result = await app.shutdown({ timeout });
+      console.log(`app shutdown of ${N}: ${JSON.stringify(result)}`);
+      expect(result).toMatchObject({ connections: N, closedCleanly: N, closedAbnormally: 0, terminated: 0 });
+      expect(result.durationMs).toBeLessThan(timeout);
+      const seen = await summary as { closed: number; codes: Record<string, number>; reasons: Record<string, number> };
+      expect(seen.closed).toBe(N);
+      expect(seen.codes).toEqual({ 1001: N });
+      expect(seen.reasons).toEqual({ 'Server shutting down': N });
+    } finally {
+      child.stdin!.end();
+      child.kill();
+    }
+  }, 240_000);
+});
 
 describe('app.shutdown() with a broker', () => {
   it('stops the broker last: after every socket closed, and before the promise resolves', async () => {
