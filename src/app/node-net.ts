@@ -30,9 +30,14 @@ class NetWire extends Wire {
   // socket (allowHalfOpen is off), or LINGER_MS (wire.ts): no reset ahead of our last bytes.
   protected shutdown(): void {
     this.socket.end();
-    setTimeout(() => this.close(), LINGER_MS).unref();
+    this.lingering = setTimeout(() => this.close(), LINGER_MS).unref();
   }
-  protected destroy(): void { this.socket.destroy(); }
+  protected destroy(): void {
+    // Cleared, or each closed connection would stay reachable from its timer for LINGER_MS.
+    if (this.lingering !== null) { clearTimeout(this.lingering); this.lingering = null; }
+    this.socket.destroy();
+  }
+  private lingering: ReturnType<typeof setTimeout> | null = null;
 
   /** @internal */
   get isClosed(): boolean { return this.closed; }
