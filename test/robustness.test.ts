@@ -58,23 +58,30 @@ interface Door {
   open(): number;
   /** The close codes of the protocol errors the server reported, or null: the App reports none (uWS.js has no error event; the codes are checked on the wire). */
   errorCodes(): number[] | null;
+  /** Text of every message the server's handler got, and the code of every server-side close. */
+  messages: string[];
+  closes: number[];
 }
 
 async function startDoor(door: 'ws' | 'app'): Promise<Door> {
   if (door === 'ws') {
     const s = await startEcho();
-    return { port: s.port, open: () => s.wss.clients.size, errorCodes: () => s.serverErrors.map((e) => (e as Error & { closeCode?: number }).closeCode!) };
+    const messages: string[] = [];
+    s.wss.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer) => messages.push(d.toString())));
+    return { port: s.port, open: () => s.wss.clients.size, errorCodes: () => s.serverErrors.map((e) => (e as Error & { closeCode?: number }).closeCode!),
+      messages, closes: s.serverCloses };
   }
   let open = 0;
+  const messages: string[] = [], closes: number[] = [];
   const app = App({ httpIdleTimeout: 25 }).ws('/*', {
     maxPayloadLength: MAX_PAYLOAD, maxBackpressure: 4 * MAX_PAYLOAD, idleTimeout: 0,
     open: () => { open++; },
-    close: () => { open--; },
-    message: (ws, m, isBinary) => { ws.send(m, isBinary); },
+    close: (_ws, code) => { open--; closes.push(code); },
+    message: (ws, m, isBinary) => { messages.push(Buffer.from(m).toString()); ws.send(m, isBinary); },
   });
   apps.push(app);
   const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (t) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
-  return { port, open: () => open, errorCodes: () => null };
+  return { port, open: () => open, errorCodes: () => null, messages, closes };
 }
 
 /** Reads frames until the peer closes TCP (bounded); returns them. */
@@ -269,11 +276,10 @@ describe.each(['ws', 'app'] as const)('no crash on garbage (%s door)', (door) =>
   }, 30_000);
 });
 
-describe('close frame followed by more data', () => {
+describe.each(['ws', 'app'] as const)('close frame followed by more data (%s door)', (door) => {
   it('server: data after the peer\'s close frame is ignored; the close is answered with the same code', async () => {
-    const s = await startEcho();
-    const messages: string[] = [];
-    s.wss.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer) => messages.push(d.toString())));
+    const s = await startDoor(door);
+    const { messages } = s;
     const c = await connectRaw(s.port);
     c.write(Buffer.concat([
       cf({ opcode: OP.TEXT, payload: 'before close' }),
@@ -288,18 +294,17 @@ describe('close frame followed by more data', () => {
     expect(closeInfo(frames[1])).toEqual({ code: 4000, reason: Buffer.from('leaving') });
     // keep writing after the server's close: no crash
     for (let i = 0; i < 20; i++) c.write(cf({ opcode: OP.TEXT, payload: `zombie ${i}` }));
-    await until(() => s.serverCloses.length === 1, T, () => 'server close event');
-    expect(s.serverCloses).toEqual([4000]);
+    await until(() => s.closes.length === 1, T, () => 'server close event');
+    expect(s.closes).toEqual([4000]);
     expect(messages).toEqual(['before close']);
-    expect(s.serverErrors).toEqual([]);
+    expect(s.errorCodes() ?? []).toEqual([]);
     await sleep(50);
     expect(uncaught).toEqual([]);
   });
 
   it('server: data trickling in after the close frame, in separate writes', async () => {
-    const s = await startEcho();
-    const messages: string[] = [];
-    s.wss.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer) => messages.push(d.toString())));
+    const s = await startDoor(door);
+    const { messages } = s;
     const c = await connectRaw(s.port);
     c.write(cf({ opcode: OP.CLOSE, payload: closePayload(1000) }));
     const f = await c.readFrame(T);
@@ -309,12 +314,14 @@ describe('close frame followed by more data', () => {
       await sleep(2);
     }
     await c.waitEnd(T);
-    await until(() => s.serverCloses.length === 1, T, () => 'server close event');
-    expect(s.serverCloses).toEqual([1000]);
+    await until(() => s.closes.length === 1, T, () => 'server close event');
+    expect(s.closes).toEqual([1000]);
     expect(messages).toEqual([]);
     expect(uncaught).toEqual([]);
   });
+});
 
+describe('close frame followed by more data', () => {
   it('server: after our close(), messages the peer sent before its close frame are still delivered', async () => {
     const s = await startEcho();
     const messages: string[] = [];
