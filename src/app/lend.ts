@@ -15,3 +15,37 @@ export function detach(ab: ArrayBuffer): void {
     else structuredClone(ab, { transfer: [ab] });
   } catch { /* detached already */ }
 }
+
+// Batches: messages lent during one read are detached together when the read
+// has been dispatched, in one structuredClone on Node 20 (measured 3.0 µs for
+// one buffer alone, 0.7-0.9 µs each at 16 per call). A kept view still fails
+// loudly once the read is done, and never shows another message's bytes:
+// each message has its own ArrayBuffer.
+/** At most this many wait for the read's end (a read of 64 KiB can hold thousands of tiny frames). */
+const BATCH_MAX = 64;
+let readDepth = 0;
+let pending: ArrayBuffer[] = [];
+
+/** A read's dispatch starts: lends ended by lendEnded() wait for its end. */
+export function batchStart(): void { readDepth++; }
+
+/** The read's dispatch is done: every buffer lent during it is detached. */
+export function batchEnd(): void {
+  if (--readDepth === 0 && pending.length > 0) detachPending();
+}
+
+/** `ab`'s lending is over: detached now, or at the end of the read under way. */
+export function lendEnded(ab: ArrayBuffer): void {
+  if (readDepth === 0) { detach(ab); return; }
+  pending.push(ab);
+  if (pending.length >= BATCH_MAX) detachPending();
+}
+
+function detachPending(): void {
+  const list = pending;
+  pending = [];
+  if (transfer === undefined) {
+    try { structuredClone(list, { transfer: list }); return; } catch { /* one was detached already: one by one */ }
+  }
+  for (const ab of list) detach(ab);
+}

@@ -89,8 +89,8 @@ export function tcpHandlesAvailable(): boolean {
 
 let readBuffer: Uint8Array | null = null;
 
-/** @internal Counts for tests: which path ran, how many writes left, how many reads went straight into wasm memory. */
-export const tcpStats = { accepted: 0, writes: 0, queuedWrites: 0, directReads: 0 };
+/** @internal Counts for tests: which path ran, how many writes left (of how many chunks), how many reads went straight into wasm memory. */
+export const tcpStats = { accepted: 0, writes: 0, chunks: 0, queuedWrites: 0, directReads: 0 };
 
 class TcpWire extends Wire {
   /** Bytes handed to libuv and not yet written (async writes only). */
@@ -99,13 +99,9 @@ class TcpWire extends Wire {
   lingering: ReturnType<typeof setTimeout> | null = null;
   /** The peer's FIN came: nothing to linger for once ours is out. */
   peerEnded = false;
-  constructor(readonly handle: TcpHandle) { super(); }
+  constructor(readonly handle: TcpHandle) { super(); this.corksInPlace = true; }
 
-  bufferedAmount(): number {
-    let n = this.inFlight;
-    if (this.queued !== null) for (const c of this.queued) n += typeof c === 'string' ? c.length : c.byteLength;
-    return n;
-  }
+  bufferedAmount(): number { return this.inFlight + this.queuedBytes(); }
 
   backpressure(): number { return this.inFlight; }
 
@@ -145,10 +141,12 @@ class TcpWire extends Wire {
       err = this.handle.writev(req, pairs, false);
     }
     tcpStats.writes++;
+    tcpStats.chunks += chunks.length;
     if (err !== 0) { this.close(); return; }
     if (b.state[b.kLastWriteWasAsync] !== 0) {
       tcpStats.queuedWrites++;
       req.chunks = chunks; // kept alive until libuv is done with them
+      this.writeHeld = true;
       this.inFlight = this.handle.writeQueueSize;
     }
   }

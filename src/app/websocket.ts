@@ -4,20 +4,22 @@
 // corked writes, send()'s status (1 sent, 0 sent with backpressure, 2 dropped
 // past maxBackpressure), end()/close(), and lent messages. No Node imports.
 //
-// Lent messages: a handler gets an ArrayBuffer that is detached when it
-// returns (uWS.js neuters its own the same way), so a view kept past the
-// handler reads as empty and new views of it throw, instead of showing the
-// next message (uWS.js issue #535). Copy what you keep.
+// Lent messages: a handler gets an ArrayBuffer that is detached when the read
+// that brought it has been dispatched (uWS.js neuters its own when the handler
+// returns; detaching a read's messages together costs a third as much, lend.ts),
+// so a view kept past the read reads as empty and new views of it throw, and
+// never shows another message: each has its own ArrayBuffer (uWS.js issue
+// #535). Copy what you keep.
 import { Protocol, OPEN, type Inflater, type ProtocolHost } from '../core/protocol.js';
 import { headerLength, writeHeader } from '../codec/encoder.js';
 import { encodeClosePayload } from '../codec/close.js';
 import type { MessageDeflate } from '../codec/permessage-deflate.js';
 import type { ProtocolError } from '../codec/errors.js';
 import { bytesOf, type RecognizedString } from './http-response.js';
-import type { Wire, WireOwner } from './wire.js';
+import { corkBuffer, type Wire, type WireOwner } from './wire.js';
 import type { Subscriber, TopicTree } from './topics.js';
 import type { BudgetMember, MemoryBudget } from '../core/budget.js';
-import { detach } from './lend.js';
+import { batchEnd, batchStart, detach, lendEnded } from './lend.js';
 import { addressBytes } from './address.js';
 
 export const SUCCESS = 1, BACKPRESSURE = 0, DROPPED = 2;
@@ -275,7 +277,13 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
 
   /** @internal One copy: header and payload in one chunk of this turn's write (the payload may be a lent message). */
   _writeFrame(opcode: number, payload: Uint8Array, rsv1: boolean): void {
-    this._wire.write(frameOf(opcode, payload, rsv1));
+    const n = payload.byteLength, h = headerLength(n, false), wire = this._wire;
+    const offset = wire.reserve(h + n);
+    if (offset < 0) { wire.write(frameOf(opcode, payload, rsv1)); return; }
+    // Straight into the turn's cork buffer (wire.ts): no array per frame.
+    const cork = corkBuffer();
+    writeHeader(cork, offset, opcode, n, true, rsv1, -1);
+    cork.set(payload, offset + h);
   }
 
   // The close handler, once; the socket is unusable from here on.
@@ -307,14 +315,20 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
   /** @internal */
   onData(b: Uint8Array, start: number, end: number): void {
     this._idleTicks = 0;
-    this._protocol.receive(b.subarray(start, end));
+    batchStart();
+    try { this._protocol.receive(b.subarray(start, end)); } finally { batchEnd(); }
   }
 
   /** @internal `n` bytes read straight into the decoder's input area. */
   onReadInto(n: number): void {
     this._idleTicks = 0;
     const wire = this._wire, target = this._protocol.readTarget();
-    if (wire.readTarget === target) { this._protocol.receiveRead(n); return; }
+    if (wire.readTarget === target) {
+      // Messages lent during this read are detached together at its end (lend.ts).
+      batchStart();
+      try { this._protocol.receiveRead(n); } finally { batchEnd(); }
+      return;
+    }
     // The codec was swapped since (tests force the scalar build): take this read by copy, the next into the new area.
     this._protocol.receive(wire.readTarget!.slice(0, n));
     wire.readInto(target);
@@ -376,7 +390,9 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
     isMessage: boolean): void {
     // A message straight from the decoder is ours to detach (fresh bytes of its size); what an
     // inflater returned may be its own buffer, and a control payload (<= 125 B) is copied anyway.
-    if (handler && !this._closed) this.lend(data, (ab) => handler(this, ab, isBinary), isMessage && this.deflate === null);
+    if (!handler || this._closed) return;
+    const ab = lendable(data, isMessage && this.deflate === null);
+    try { handler(this, ab, isBinary); } finally { lendEnded(ab); }
   }
 
   /** @internal */
