@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCLoadgen, keyArgs } from './loadgen-c.mjs';
+import { onJsonLines } from './machine.mjs';
 import { cacheRoot, nodeBuild } from '../scripts/node-build.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -78,20 +79,6 @@ function machineTimes() {
   } catch { return null; }
 }
 
-function jsonLines(stream, take) {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try { take(JSON.parse(line)); } catch { if (line.trim()) process.stderr.write(`  ${line}\n`); }
-    }
-  });
-}
-
 function request(child, msg) {
   return new Promise((resolve, reject) => {
     const id = Math.random();
@@ -110,7 +97,7 @@ async function runOne(name, threads) {
   try {
     const ready = await new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('server not ready in 20 s')), 20_000);
-      jsonLines(server.stdout, (m) => { if ('ready' in m) { clearTimeout(t); resolve(m); } });
+      onJsonLines(server.stdout, 'server', (m) => { if (!('ready' in m)) return false; clearTimeout(t); resolve(m); return true; });
       server.on('exit', (c) => { clearTimeout(t); reject(new Error(`server exited (${c})`)); });
     });
     if (!ready.ready) throw new Error(ready.error);
@@ -118,10 +105,12 @@ async function runOne(name, threads) {
       hardDeadlineMs: warmupMs + durationMs + 30_000 };
     lg = spawn(built.bin, [JSON.stringify(cfg), ...keyArgs()], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
     let s0 = null, s1 = null, m0 = null, m1 = null, result = null;
-    jsonLines(lg.stdout, (m) => {
+    onJsonLines(lg.stdout, 'loadgen', (m) => {
       if (m.type === 'measure-start') { s0 = request(server, { cmd: 'stats' }); m0 = machineTimes(); }
       else if (m.type === 'measure-end') { s1 = request(server, { cmd: 'stats' }); m1 = machineTimes(); }
       else if (m.type === 'result') result = m;
+      else return false;
+      return true;
     });
     await new Promise((r) => lg.on('close', r));
     if (!result || result.error) throw new Error(result?.error ?? 'load generator gave no result');

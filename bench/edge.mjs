@@ -24,11 +24,11 @@
 // (hard deadline), servers exit when their stdin closes and are killed after
 // 3 s, the whole run gives up after 20 minutes.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCLoadgen, keyArgs } from './loadgen-c.mjs';
+import { TASKSET, allowedCpus, newestMtime, onJsonLines } from './machine.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -59,31 +59,8 @@ const RUN_LIMIT_MS = 20 * 60_000;
 
 // ---- environment ------------------------------------------------------------------------------
 
-function allowedCpus() {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
-    const cpus = [];
-    for (const part of line.split(':')[1].trim().split(',')) {
-      const [a, b] = part.split('-').map(Number);
-      for (let c = a; c <= (b ?? a); c++) cpus.push(c);
-    }
-    return cpus;
-  } catch {
-    return Array.from({ length: os.availableParallelism?.() ?? os.cpus().length }, (_, i) => i);
-  }
-}
 const CPUS = allowedCpus();
-const TASKSET = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' }).stdout?.trim() || null;
 const PIN = pin && TASKSET && CPUS.length >= 2 ? { server: CPUS[0], loadgen: CPUS[1] } : null;
-
-function newest(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
 
 const notes = [];
 const note = (m) => { notes.push(m); console.error(`edge: ${m}`); };
@@ -92,7 +69,7 @@ let useSrc = fromSrc;
 if (!useSrc) {
   const missing = ['app-deno.js', 'app-bun.js'].filter((f) => !existsSync(path.join(ROOT, 'dist', f)));
   if (missing.length) { note(`dist/${missing.join(', dist/')} missing (npm run build): the App runs from src/`); useSrc = true; }
-  else if (statSync(path.join(ROOT, 'dist', 'app-deno.js')).mtimeMs < newest(path.join(ROOT, 'src'))) note('dist/ is older than src/: run `npm run build` to measure the current sources');
+  else if (statSync(path.join(ROOT, 'dist', 'app-deno.js')).mtimeMs < newestMtime(path.join(ROOT, 'src'))) note('dist/ is older than src/: run `npm run build` to measure the current sources');
 }
 const built = buildCLoadgen();
 if (!built.bin) { console.error(`edge: the C load generator could not be built (${built.why})`); process.exit(1); }
@@ -119,22 +96,6 @@ function killAll() { for (const c of children) try { c.kill('SIGKILL'); } catch 
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
 setTimeout(() => { console.error('edge: gave up after 20 minutes'); killAll(); process.exit(1); }, RUN_LIMIT_MS).unref();
 
-/** JSON lines of a child's stdout to `take`; other lines to stderr. */
-function jsonLines(stream, label, take) {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d) => {
-    buf += d;
-    for (let nl; (nl = buf.indexOf('\n')) >= 0;) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let msg = null;
-      try { msg = JSON.parse(line); } catch { /* not JSON */ }
-      if (!(msg && typeof msg === 'object' && take(msg)) && line.trim()) process.stderr.write(`[${label}] ${line}\n`);
-    }
-  });
-}
-
 const CEILINGS = ['tcp', 'lend'];
 
 function startServer(rt, impl) {
@@ -146,7 +107,7 @@ function startServer(rt, impl) {
   child.stdin.on('error', () => {});
   const ready = new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${rt} ${impl} did not start in 30 s`)), 30_000);
-    jsonLines(child.stdout, `${rt} ${impl}`, (m) => { if (!m.ready) return false; clearTimeout(t); resolve(m); return true; });
+    onJsonLines(child.stdout, `${rt} ${impl}`, (m) => { if (!m.ready) return false; clearTimeout(t); resolve(m); return true; });
     child.exited.then(({ code }) => { clearTimeout(t); reject(new Error(`${rt} ${impl} exited (${code}) before it was ready`)); });
   });
   return { child, ready };
@@ -189,7 +150,7 @@ async function runOne(rt, impl, scn) {
     let result = null;
     let t0 = null;
     let t1 = null;
-    jsonLines(lg.stdout, 'loadgen', (m) => {
+    onJsonLines(lg.stdout, 'loadgen', (m) => {
       if (m.type === 'measure-start') t0 = { t: performance.now(), cpu: cpuMs(child.pid) };
       else if (m.type === 'measure-end') t1 = { t: performance.now(), cpu: cpuMs(child.pid) };
       else if (m.type === 'result') result = m;

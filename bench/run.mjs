@@ -49,6 +49,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.mjs';
 import { buildCLoadgen, keyArgs } from './loadgen-c.mjs';
+import { TASKSET, allowedCpus, onJsonLines } from './machine.mjs';
 import { nodeBuild } from '../scripts/node-build.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -259,25 +260,7 @@ function note(msg) {
   console.error(`bench: ${msg}`);
 }
 
-function allowedCpus() {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
-    const cpus = [];
-    for (const part of line.split(':')[1].trim().split(',')) {
-      const [a, b] = part.split('-').map(Number);
-      for (let c = a; c <= (b ?? a); c++) cpus.push(c);
-    }
-    return cpus;
-  } catch {
-    return Array.from({ length: os.availableParallelism?.() ?? os.cpus().length }, (_, i) => i);
-  }
-}
-
 const CPUS = allowedCpus();
-const TASKSET = (() => {
-  const r = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-})();
 let PIN = null; // {server, loadgen}
 if (!opts.pin) note('pinning disabled (--no-pin)');
 else if (!TASKSET) note('taskset not found: server and load generator are not pinned');
@@ -378,25 +361,6 @@ function launchNode(script, args, { name, cpu, nodeArgs = [], nofile = 0, node =
       }
     });
   return child;
-}
-
-/** Calls `take` with each JSON line of `stream`; a line it does not take (false), or that is not JSON, is echoed to stderr. */
-function onJsonLines(stream, label, take) {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let msg = null;
-      try {
-        msg = JSON.parse(line);
-      } catch {}
-      if (!(msg && typeof msg === 'object' && take(msg)) && line.trim()) process.stderr.write(`[${label}] ${line}\n`);
-    }
-  });
 }
 
 /** First JSON line with a `ready` field on the child's stdout; other lines are echoed to stderr. */

@@ -7,52 +7,18 @@
 // and the well-behaved clients lose nothing.
 import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket, MemoryBudget } from '../src/index.ts';
 import { App, us_socket_local_port } from '../src/app/index.ts';
 import { cleanupList, closeWss, echoMessages, portWhenListening, rawPeer } from './helpers/servers.ts';
+import { streamers, wellBehaved } from './helpers/budget-load.ts';
 import { T, sleep, until, withTimeout } from './helpers/wait.ts';
 
 const cleanups = cleanupList({ bestEffort: true, ms: T });
 const MiB = 1024 * 1024;
 
-interface Streamers { connected: number; closed: number; sent: number; codes: Record<string, number> }
 
-function streamers(port: number, count: number, mode: 'fragments' | 'frame', perPeer: number): { state: () => Streamers } {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./helpers/hostile-streamers.mjs', import.meta.url)),
-    String(port), String(count), mode, String(perPeer)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  cleanups.push(() => { child.stdin.end(); setTimeout(() => child.kill(), 2000).unref(); });
-  let last: Streamers = { connected: 0, closed: 0, sent: 0, codes: {} };
-  createInterface({ input: child.stdout }).on('line', (l) => { last = JSON.parse(l); });
-  return { state: () => last };
-}
-
-/** Well-behaved clients: each sends `n` numbered messages, one at a time, and checks every echo. */
-async function wellBehaved(port: number, clients: number, n: number): Promise<{ lost: number; wrong: number }> {
-  let lost = 0, wrong = 0;
-  await Promise.all(Array.from({ length: clients }, async (_, id) => {
-    const c = new WsClient(`ws://127.0.0.1:${port}/`);
-    cleanups.push(() => c.terminate());
-    await withTimeout(once(c, 'open'), 30_000, 'well-behaved open');
-    let next = 0;
-    const done = new Promise<void>((resolve, reject) => {
-      c.on('message', (d) => {
-        if (String(d) !== `${id}:${next}:${'x'.repeat(next % 500)}`) wrong++;
-        next++;
-        if (next === n) resolve(); else c.send(`${id}:${next}:${'x'.repeat(next % 500)}`);
-      });
-      c.on('close', () => reject(new Error(`well-behaved client ${id} closed after ${next} echoes`)));
-    });
-    c.send(`${id}:0:`);
-    await withTimeout(done, 120_000, `client ${id} echoes`).catch(() => { lost += n - next; });
-    c.close();
-  }));
-  return { lost, wrong };
-}
 
 function rssSampler(): { peak: () => number; stop: () => void } {
   let peak = process.memoryUsage.rss();
@@ -88,8 +54,8 @@ describe('server-wide memory budget', () => {
       const sampler = setInterval(() => bytesSampled.push(wss.stats.bufferedBytes), 5);
       cleanups.push(() => clearInterval(sampler));
       // 200 peers x 64 MiB = 12.5 GiB if nothing stopped them.
-      const hostile = streamers(port, 200, mode, 64 * MiB);
-      const good = wellBehaved(port, 5, 200);
+      const hostile = streamers(port, 200, mode, 64 * MiB, cleanups);
+      const good = wellBehaved(port, 5, 200, cleanups);
       await until(() => hostile.state().connected === 200, 120_000, () => `200 hostile peers connected (${JSON.stringify(hostile.state())})`);
       const { lost, wrong } = await good;
       // Every hostile peer is closed by the budget in the end, except the ones
@@ -139,8 +105,8 @@ describe('server-wide memory budget', () => {
         await sleep(50);
         const base = process.memoryUsage.rss();
         const rss = rssSampler();
-        const hostile = streamers(port, 200, mode, 64 * MiB);
-        const good = wellBehaved(port, 5, 200);
+        const hostile = streamers(port, 200, mode, 64 * MiB, cleanups);
+        const good = wellBehaved(port, 5, 200, cleanups);
         await until(() => hostile.state().connected === 200, 120_000, () => `200 hostile peers connected (${JSON.stringify(hostile.state())})`);
         const { lost, wrong } = await good;
         // With the budget, a peer may fit in it and stream on: as the ws door's case, all but budget / 64 MiB are closed.

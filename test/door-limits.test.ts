@@ -20,6 +20,7 @@ import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
 import { WebSocketServer, type WebSocket } from '../src/index.ts';
 import * as web from '../src/web/index.ts';
 import { cleanupList, closeWss, echoMessages, portWhenListening } from './helpers/servers.ts';
+import { streamers, wellBehaved } from './helpers/budget-load.ts';
 import { T, until, withTimeout } from './helpers/wait.ts';
 
 const cleanups = cleanupList({ bestEffort: true, ms: T });
@@ -150,40 +151,7 @@ async function silentPeer(port: number): Promise<{ lastByteSent: number; closedA
   return { lastByteSent, closedAt: () => closed, pings: () => pings };
 }
 
-/** Well-behaved ws clients: each sends `n` numbered messages, one at a time, and checks every echo. */
-async function wellBehaved(port: number, clients: number, n: number): Promise<{ lost: number; wrong: number }> {
-  let lost = 0, wrong = 0;
-  await Promise.all(Array.from({ length: clients }, async (_, id) => {
-    const c = new WsClient(`ws://127.0.0.1:${port}/`);
-    cleanups.push(() => c.terminate());
-    await withTimeout(once(c, 'open'), 30_000, 'well-behaved open');
-    let next = 0;
-    const msg = (i: number) => `${id}:${i}:${'x'.repeat(i % 500)}`;
-    const done = new Promise<void>((resolve, reject) => {
-      c.on('message', (d) => {
-        if (String(d) !== msg(next)) wrong++;
-        next++;
-        if (next === n) resolve(); else c.send(msg(next));
-      });
-      c.on('close', () => reject(new Error(`well-behaved client ${id} closed after ${next} echoes`)));
-    });
-    c.send(msg(0));
-    await withTimeout(done, 120_000, `client ${id} echoes`).catch(() => { lost += n - next; });
-    c.close();
-  }));
-  return { lost, wrong };
-}
 
-interface Streamers { connected: number; closed: number; sent: number; codes: Record<string, number> }
-
-function streamers(port: number, count: number, perPeer: number): { state: () => Streamers } {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./helpers/hostile-streamers.mjs', import.meta.url)),
-    String(port), String(count), 'fragments', String(perPeer)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  cleanups.push(() => { child.stdin.end(); setTimeout(() => child.kill(), 2000).unref(); });
-  let last: Streamers = { connected: 0, closed: 0, sent: 0, codes: {} };
-  createInterface({ input: child.stdout }).on('line', (l) => { last = JSON.parse(l); });
-  return { state: () => last };
-}
 
 describe.each(DOORS)('$name', (door) => {
   it.skipIf(door.skip !== null)(`idleTimeout: a peer that never answers after the handshake is pinged, then gone within idleTimeout${door.skip ? ` (skipped: ${door.skip})` : ''}`, async () => {
@@ -205,8 +173,8 @@ describe.each(DOORS)('$name', (door) => {
     const BUDGET = 32 * MiB;
     const ep = await door.start({ maxBufferedBytes: BUDGET, maxPayload: 256 * MiB });
     // 200 peers x 32 MiB = 6.25 GiB if nothing stopped them.
-    const hostile = streamers(ep.port, 200, 32 * MiB);
-    const good = wellBehaved(ep.port, 5, 200);
+    const hostile = streamers(ep.port, 200, 'fragments', 32 * MiB, cleanups);
+    const good = wellBehaved(ep.port, 5, 200, cleanups);
     await until(() => hostile.state().connected === 200, 120_000, () => `200 hostile peers connected (${JSON.stringify(hostile.state())})`);
     const { lost, wrong } = await good;
     await until(() => hostile.state().closed >= 199 || hostile.state().sent >= 200 * 32 * MiB,

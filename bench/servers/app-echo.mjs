@@ -15,20 +15,10 @@
 // maxPayloadLength and maxBackpressure are raised past uWS.js's defaults (16 KiB, 64 KiB) so the
 // 1 MiB echo (2 replies in flight per connection) is neither refused nor dropped.
 
-import { serveControl } from './control.mjs';
+import { out, serveControl, serverArgs } from './control.mjs';
 
 const IMPL = 'app';
-const args = process.argv.slice(2);
-const mode = argValue('--mode') ?? process.env.BENCH_MODE ?? 'echo';
-const deflate = args.includes('--deflate') || process.env.BENCH_DEFLATE === '1';
-
-function argValue(name) {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-function out(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
+const { mode, deflate } = serverArgs();
 
 let uWS;
 try {

@@ -13,20 +13,10 @@
 // ws-echo.mjs; only the import differs. Broadcast uses wss.broadcast() when the server has it,
 // else the same loop over wss.clients that ws documents.
 
-import { serveControl } from './control.mjs';
+import { out, serveControl, serverArgs } from './control.mjs';
 
 const IMPL = 'wasmsocket';
-const args = process.argv.slice(2);
-const mode = argValue('--mode') ?? process.env.BENCH_MODE ?? 'echo';
-const deflate = args.includes('--deflate') || process.env.BENCH_DEFLATE === '1';
-
-function argValue(name) {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-function out(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
+const { args, mode, deflate } = serverArgs();
 
 const native = undefined;
 

@@ -14,20 +14,10 @@
 // takes ws's documented loop over wss.clients.
 
 import { createRequire } from 'node:module';
-import { serveControl } from './control.mjs';
+import { out, serveControl, serverArgs } from './control.mjs';
 
 const IMPL = 'ws';
-const args = process.argv.slice(2);
-const mode = argValue('--mode') ?? process.env.BENCH_MODE ?? 'echo';
-const deflate = args.includes('--deflate') || process.env.BENCH_DEFLATE === '1';
-
-function argValue(name) {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-function out(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
+const { args, mode, deflate } = serverArgs();
 
 // ws picks these up by itself (lib/buffer-util.js and lib/validation.js); check that they load.
 // (On Node >= 18.14 ws prefers the built-in buffer.isUtf8 over utf-8-validate.)
