@@ -77,8 +77,15 @@ module.exports = {
       name: 'app-door-on-codec-and-core',
       severity: 'error',
       comment: 'src/app (the uWebSockets.js-style App door) is its own layer above src/codec and src/core.',
-      from: { path: '^src/app/' },
+      from: { path: '^src/app/', pathNot: '^src/app/node-[^/]*\\.ts$' },
       to: { path: outside('codec', 'core', 'app') },
+    },
+    {
+      name: 'app-node-files-on-node-deflate',
+      severity: 'error',
+      comment: "The App's Node-only files (src/app/node-*.ts) may use Node's zlib the ws door uses (src/node/deflate) and nothing else of src/node.",
+      from: { path: '^src/app/node-[^/]*\\.ts$' },
+      to: { path: outside('codec', 'core', 'app', 'node/deflate') },
     },
     {
       name: 'entries-are-the-top',

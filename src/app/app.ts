@@ -9,7 +9,9 @@ import { Router } from './router.js';
 import { handshake, isValidKey } from './upgrade.js';
 import { LIBUS_LISTEN_EXCLUSIVE_PORT, type Acceptor, type ListenRequest } from './acceptor.js';
 import type { Wire, WireOwner } from './wire.js';
-import { WebSocket, DEFAULT_MAX_PAYLOAD_LENGTH, IDLE_TICKS_PER_TIMEOUT, publishTo, type Route, type SocketBehavior } from './websocket.js';
+import { WebSocket, DEFAULT_MAX_PAYLOAD_LENGTH, IDLE_TICKS_PER_TIMEOUT, publishTo, type MessageCompressor, type Route, type SocketBehavior } from './websocket.js';
+import type { MessageDeflate } from '../codec/permessage-deflate.js';
+import { SHARED_COMPRESSOR } from './compression.js';
 import { TopicTree } from './topics.js';
 import { attachBroker } from './app-broker.js';
 import type { Broker } from '../core/broker.js';
@@ -22,6 +24,8 @@ export interface Platform {
   listen(req: ListenRequest, cb: (acceptor: Acceptor | Error) => void): void;
   /** base64(SHA-1(key + GUID)), synchronously (RFC 6455 §4.2.2). */
   acceptKey(key: string): string;
+  /** A native compressor for a negotiated permessage-deflate (Node's zlib), or null: the codec's is used. */
+  compressor?(pmd: MessageDeflate, sharedCompressor: boolean, maxPayload: number): MessageCompressor | null;
 }
 
 export interface AppOptions {
@@ -317,7 +321,10 @@ export class TemplatedApp implements HttpApp {
     const wire = conn.wire;
     wire.write(hs.head);
     this.connections.delete(conn);
-    new WebSocket(wire, context, userData, hs.deflate, this.topics)._open(conn.takeHeld());
+    const maxPayload = behavior.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH;
+    const deflate = hs.deflate === null ? null
+      : this.platform.compressor?.(hs.deflate, ((behavior.compression ?? 0) & 0xff) === SHARED_COMPRESSOR, maxPayload) ?? hs.deflate;
+    new WebSocket(wire, context, userData, deflate, this.topics)._open(conn.takeHeld());
   }
 
   /** HttpApp: a connection closed or upgraded. */

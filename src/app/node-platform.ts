@@ -10,6 +10,7 @@ import { listenTcp, tcpHandlesAvailable } from './node-tcp.js';
 import { listenNet } from './node-net.js';
 import { holdPort, portFree } from './node-reuseport.js';
 import type { Acceptor } from './acceptor.js';
+import { nodeCompressor } from './node-deflate.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 // crypto.hash (Node >= 20.12) hashes in one call without a Hash object.
@@ -38,7 +39,14 @@ export const nodePlatform: Platform = {
     if (oneShotHash !== undefined) return oneShotHash('sha1', key + GUID, 'base64');
     return crypto.createHash('sha1').update(key + GUID).digest('base64');
   },
+  compressor: (pmd, sharedCompressor, maxPayload) => appZlib ? nodeCompressor(pmd, sharedCompressor, maxPayload) : null,
 };
+
+// WASMSOCKET_APP_DEFLATE=codec keeps the codec's portable deflate on Node (to compare the engines).
+let appZlib = process.env.WASMSOCKET_APP_DEFLATE !== 'codec';
+
+/** @internal Which engine new connections compress with (tests run both). */
+export function setAppDeflate(engine: 'zlib' | 'codec'): void { appZlib = engine === 'zlib'; }
 
 // The acceptor, releasing this thread's hold on its port when it closes.
 function releasing(a: Acceptor, release: () => void): Acceptor {

@@ -13,7 +13,6 @@
 import { Protocol, OPEN, type Inflater, type ProtocolHost } from '../core/protocol.js';
 import { headerLength, writeHeader } from '../codec/encoder.js';
 import { encodeClosePayload } from '../codec/close.js';
-import type { MessageDeflate } from '../codec/permessage-deflate.js';
 import type { ProtocolError } from '../codec/errors.js';
 import { bytesOf, type RecognizedString } from './http-response.js';
 import { corkBuffer, type Wire, type WireOwner } from './wire.js';
@@ -28,6 +27,18 @@ const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9;
 /** uWS.js's defaults: 16 KiB messages, 64 KiB of backpressure. */
 export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024;
 export const DEFAULT_MAX_BACKPRESSURE = 64 * 1024;
+
+/**
+ * A connection's permessage-deflate after negotiation: the codec's
+ * MessageDeflate (every runtime) or Node's zlib (node-deflate.ts).
+ * compress() gives a whole message's frame payload (no 00 00 ff ff);
+ * decompress() takes one with the tail appended and throws a ProtocolError
+ * (1009 past maxPayloadLength, 1007 corrupt).
+ */
+export interface MessageCompressor {
+  compress(data: Uint8Array): Uint8Array;
+  decompress(dataWithTail: Uint8Array): Uint8Array;
+}
 
 /** The handlers and options of a route, as this door reads them. */
 export interface SocketBehavior {
@@ -93,7 +104,7 @@ const EMPTY = new Uint8Array(0);
 function lendable(data: Uint8Array, owned: boolean): ArrayBuffer {
   if (data.byteLength === 0) return new ArrayBuffer(0);
   return owned && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
-    ? data.buffer : data.slice().buffer as ArrayBuffer;
+    ? data.buffer : new Uint8Array(data).buffer; // a copy (a Node Buffer's slice() would be a view of its pool)
 }
 
 export class WebSocket implements WireOwner, Subscriber, BudgetMember {
@@ -110,7 +121,7 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
 
   /** @internal */
   constructor(readonly _wire: Wire, private readonly route: Route, private readonly userData: unknown,
-    private readonly deflate: MessageDeflate | null, private readonly tree: TopicTree) {
+    private readonly deflate: MessageCompressor | null, private readonly tree: TopicTree) {
     this._behavior = route.behavior;
   }
 
