@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { opensslPath, selfSignedCert } from './helpers/cert.ts';
+import { CURL, curl, exchange } from './helpers/raw-http.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CURL = ['/usr/bin/curl', '/usr/local/bin/curl'].find((p) => existsSync(p));
 
 const RUNTIMES = {
   deno: [`${ROOT}node_modules/.bin/deno`, ['run', '--allow-net=127.0.0.1', '--allow-read', '--config', 'runtimes/deno/deno.json', 'runtimes/app/server.ts']],
@@ -71,28 +71,6 @@ function stopServer(s: Server | undefined): Promise<void> {
   });
 }
 
-/** Sends `bytes` (parts 15 ms apart) on a raw socket; collects the answer until the server closes or `ms` pass. */
-function exchange(port: number, bytes: string | Buffer | (string | Buffer)[], ms = 3000): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const parts: Buffer[] = [];
-    const chunks = Array.isArray(bytes) ? bytes : [bytes];
-    s.on('connect', async () => {
-      for (const c of chunks) {
-        s.write(c);
-        if (chunks.length > 1) await new Promise((r) => setTimeout(r, 15));
-      }
-    });
-    s.on('data', (d) => parts.push(d));
-    s.on('error', () => {});
-    const timer = setTimeout(() => { s.destroy(); resolve({ text: Buffer.concat(parts).toString('latin1'), closed: false }); }, ms);
-    s.on('close', () => { clearTimeout(timer); resolve({ text: Buffer.concat(parts).toString('latin1'), closed: true }); });
-  });
-}
-
-function curl(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => execFile(CURL!, ['-sS', '--max-time', '10', ...args], (err, out, errOut) => (err ? reject(new Error(errOut || String(err))) : resolve(out))));
-}
 
 for (const runtime of Object.keys(RUNTIMES) as (keyof typeof RUNTIMES)[]) {
   const binary = RUNTIMES[runtime][0];

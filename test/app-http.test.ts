@@ -4,15 +4,13 @@
 // not send (pipelining, malformed heads, half a head).
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { Buffer } from 'node:buffer';
 import { App, us_listen_socket_close, us_socket_local_port, type TemplatedApp, type ListenSocket, type HttpRequest, type HttpResponse } from '../src/app/index.ts';
 import { setAppTransport, usesTcpHandles } from '../src/app/node-platform.ts';
 import { tcpStats } from '../src/app/node-tcp.ts';
 import { addressBytes } from '../src/app/address.ts';
-
-const CURL = ['/usr/bin/curl', '/usr/local/bin/curl'].find((p) => existsSync(p));
+import { CURL, curl, exchange } from './helpers/raw-http.ts';
 
 function listen(app: TemplatedApp, host = '127.0.0.1'): Promise<{ token: ListenSocket; port: number }> {
   return new Promise((resolve, reject) => {
@@ -23,28 +21,6 @@ function listen(app: TemplatedApp, host = '127.0.0.1'): Promise<{ token: ListenS
   });
 }
 
-/** Sends `bytes` on a raw socket and collects what comes back until the server closes (or `ms` pass). */
-function exchange(port: number, bytes: string | Buffer | (string | Buffer)[], ms = 3000): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const parts: Buffer[] = [];
-    const chunks = Array.isArray(bytes) ? bytes : [bytes];
-    s.on('connect', async () => {
-      for (const c of chunks) {
-        s.write(c);
-        if (chunks.length > 1) await new Promise((r) => setTimeout(r, 15));
-      }
-    });
-    s.on('data', (d) => parts.push(d));
-    s.on('error', () => {});
-    const timer = setTimeout(() => { s.destroy(); resolve({ text: Buffer.concat(parts).toString('latin1'), closed: false }); }, ms);
-    s.on('close', () => { clearTimeout(timer); resolve({ text: Buffer.concat(parts).toString('latin1'), closed: true }); });
-  });
-}
-
-function curl(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => execFile(CURL!, ['-sS', '--max-time', '10', ...args], (err, out, errOut) => err ? reject(new Error(errOut || String(err))) : resolve(out)));
-}
 
 const apps: TemplatedApp[] = [];
 afterEach(() => { for (const a of apps.splice(0)) a.close(); });
@@ -198,7 +174,7 @@ for (const carrier of ['tcp', 'net'] as const) {
       const { port } = await listen(a);
       if (CURL) {
         const out = await new Promise<string>((resolve, reject) => {
-          const p = execFile(CURL, ['-sS', '-H', 'Transfer-Encoding: chunked', '--data-binary', '@-', `http://127.0.0.1:${port}/count`],
+          const p = execFile(CURL!, ['-sS', '-H', 'Transfer-Encoding: chunked', '--data-binary', '@-', `http://127.0.0.1:${port}/count`],
             (err, o, e) => err ? reject(new Error(e)) : resolve(o));
           p.stdin!.end(Buffer.alloc(60_000, 98));
         });
