@@ -124,6 +124,27 @@ describe("the App's cork buffer on Node's TCP handles", () => {
   });
 });
 
+describe("the App's publish on Node's TCP handles", () => {
+  it("a turn's publishes reach each subscriber in one write of one chunk, in order", async () => {
+    let app!: TemplatedApp;
+    const port = await serve({
+      open: (ws) => { ws.subscribe('room'); },
+      message: (_ws, m, isBinary) => { app.publish('room', m, isBinary); },
+    });
+    app = apps[apps.length - 1];
+    const subs = await Promise.all(Array.from({ length: 8 }, () => rawClient(port)));
+    const sent = Array.from({ length: 20 }, (_, i) => payloadOf(i, 40 + i));
+    const writes0 = tcpStats.writes, chunks0 = tcpStats.chunks, reads0 = tcpStats.directReads;
+    const got = subs.map((c) => readFrames(c.socket, c.rest, sent.length));
+    subs[0].socket.write(Buffer.concat(sent.map(clientFrame)));
+    for (const frames of await Promise.all(got)) expect(frames).toEqual(sent);
+    const writes = tcpStats.writes - writes0, chunks = tcpStats.chunks - chunks0, reads = tcpStats.directReads - reads0;
+    // One write per subscriber per read that published (before: a writev of 20 chunks each).
+    expect(writes, `${writes} writes for ${reads} reads`).toBeLessThanOrEqual(8 * reads);
+    expect(chunks).toBe(writes);
+  });
+});
+
 describe('lent messages are detached when their read is dispatched', () => {
   it('a view kept from an earlier message of the same read shows its own bytes, and none after the read', async () => {
     const kept: { ab: ArrayBuffer; first: number }[] = [];
