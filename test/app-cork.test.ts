@@ -106,9 +106,9 @@ describe("the App's cork buffer on Node's TCP handles", () => {
     const port = await serve({ message: (ws, m, isBinary) => { ws.send(m, isBinary); } });
     const { socket, rest } = await rawClient(port);
     socket.pause(); // the kernel's buffers fill: some writes stay in flight, holding the cork buffer
-    // 1,000 messages, 16 per TCP write, sizes from 1 B to 40 KiB (past CORK_CHUNK_MAX: by reference), ~10 MiB
+    // 1,000 messages, 16 per TCP write, sizes from 1 B to 80 KiB (past CORK_CHUNK_MAX: a chunk of its own), ~12 MiB
     // back: more than loopback's socket buffers hold (Linux's default maxima 4 + 6 MiB).
-    const sizes = [1, 32, 125, 126, 1024, 16 * 1024 - 4, 16 * 1024, 40 * 1024, 7, 300];
+    const sizes = [1, 32, 125, 126, 1024, 16 * 1024, 40 * 1024, 64 * 1024, 80 * 1024, 7, 300];
     const sent = Array.from({ length: 1000 }, (_, i) => payloadOf(i, sizes[i % sizes.length]));
     for (let i = 0; i < sent.length; i += 16) socket.write(Buffer.concat(sent.slice(i, i + 16).map(clientFrame)));
     const queued0 = tcpStats.queuedWrites;

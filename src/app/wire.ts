@@ -107,6 +107,9 @@ export abstract class Wire {
     if (this.closed) return;
     // Several small chunks (published frames, shared by every subscriber) are copied into one.
     if (chunks.length > 1 && this.corksInPlace) chunks = coalesce(chunks);
+    // Behind a write in flight this one waits too, holding what it is given: its own copy, not
+    // the shared cork buffer, so a stalled peer pins at most one cork buffer (its first held write).
+    if (this.corksInPlace && this.backpressure() > 0) chunks = chunks.map(ownCopy);
     this.writeHeld = false;
     this.writeOut(chunks);
     // The kernel has not taken it all: the cork buffer's bytes stay with the carrier; a new one next turn.
@@ -190,11 +193,13 @@ export abstract class Wire {
  * per-frame arrays and writev were 34% of the App's time). Reused from the
  * start after every turn whose writes the kernel took whole; a write left
  * in flight keeps its buffer and the next turn takes a new one.
- * 64 KiB: libuv's read size, so a read's answers fit; frames past 16 KiB
- * (uWS's cork size) are their own chunk, where the copy costs more than the call.
+ * Frames up to 64 KiB (and their header) go in too: a lent message cannot go
+ * out by reference (it is detached before the write), and a fresh zero-filled
+ * array per 64 KiB frame cost more than the copy (echo 64 KiB: 17.9 -> 12.4 µs
+ * of user CPU per message, bench/run.mjs). 256 KiB holds a read's answers (libuv reads 64 KiB).
  */
-const CORK_BUFFER_SIZE = 64 * 1024;
-export const CORK_CHUNK_MAX = 16 * 1024;
+const CORK_BUFFER_SIZE = 256 * 1024;
+export const CORK_CHUNK_MAX = 64 * 1024 + 16;
 let cork: Uint8Array | null = null;
 /** Where the next reserve() goes, and where the owner's run of it began. */
 let corkEnd = 0, corkStart = 0;
@@ -253,6 +258,10 @@ function coalesce(chunks: Chunk[]): Chunk[] {
   lastIn = chunks;
   lastOut = out;
   return out;
+}
+
+function ownCopy(c: Chunk): Chunk {
+  return typeof c !== 'string' && c.buffer === cork?.buffer ? c.slice() : c;
 }
 
 // The last coalesce()'s input and output, until the cork buffer starts over.
