@@ -34,8 +34,11 @@ export class HttpRequest {
 
   /** @internal */
   constructor(private readonly b: Uint8Array, private readonly h: RequestHead, private readonly path: string) {
-    const q = b.indexOf(0x3f, h.targetStart);
-    this.queryStart = q !== -1 && q < h.targetEnd ? q + 1 : -1;
+    // Only the target is searched: b is the whole read buffer (64 KiB), and indexOf past the
+    // target's end scanned all of it for a request without a query (30% of the App's setup profile).
+    let q = -1;
+    for (let i = h.targetStart; i < h.targetEnd; i++) if (b[i] === 0x3f) { q = i; break; }
+    this.queryStart = q !== -1 ? q + 1 : -1;
   }
 
   private check(): void { if (!this._valid) throw new Error(EXPIRED); }
