@@ -113,7 +113,7 @@ export abstract class Wire {
     this.writeHeld = false;
     this.writeOut(chunks);
     // The kernel has not taken it all: the cork buffer's bytes stay with the carrier; a new one next turn.
-    if (this.writeHeld && this.corksInPlace) corkHeld = true;
+    if (this.writeHeld && this.corksInPlace && chunks.some(inCork)) corkHeld = true;
     if (!this.closed && this.backpressure() === 0) this.owner?.onFlushed?.();
   }
 
@@ -260,8 +260,10 @@ function coalesce(chunks: Chunk[]): Chunk[] {
   return out;
 }
 
+const inCork = (c: Chunk): boolean => typeof c !== 'string' && cork !== null && c.buffer === cork.buffer;
+
 function ownCopy(c: Chunk): Chunk {
-  return typeof c !== 'string' && c.buffer === cork?.buffer ? c.slice() : c;
+  return inCork(c) ? (c as Uint8Array).slice() : c;
 }
 
 // The last coalesce()'s input and output, until the cork buffer starts over.
