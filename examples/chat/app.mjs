@@ -19,6 +19,7 @@
 // sockets as streams of that same connection (RFC 8441 extended CONNECT).
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { chatMetrics } from './metrics.mjs';
@@ -288,7 +289,11 @@ export async function createChatServer(options = {}) {
       metrics?.stop();
       for (const t of helloTimers) clearTimeout(t);
       helloTimers.clear();
-      const listenerClosed = new Promise((r) => { server.close(() => r()); });
+      // Stop listening, keep the connections: from Node 24 an HTTP/2 server's
+      // close() also closes every session (a GOAWAY at once, which would tell
+      // every socket 1001 together, not spread); the drain sends each session's
+      // GOAWAY after its last socket was told.
+      const listenerClosed = new Promise((r) => { net.Server.prototype.close.call(server, () => r()); });
       server.closeIdleConnections?.();
       const reason = 'Server going away';
       const [result] = await Promise.all([wss.shutdown({ reason, timeout, spread }), hello.shutdown({ reason, timeout })]);
