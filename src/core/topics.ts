@@ -2,7 +2,7 @@
 // which topic, and a signal when a topic gains its first subscriber or loses
 // its last (where a broker subscribes and unsubscribes across processes). The
 // fan-out that frames a message once for a topic's subscribers is the door's
-// (src/web/topics.ts; the Node door's Broadcaster keeps its own map on its hot path).
+// (src/web/topics.ts, src/app/topics.ts; the Node door's Broadcaster keeps its own map on its hot path).
 
 export class TopicRegistry<M> {
   private readonly topics = new Map<string, Set<M>>();
