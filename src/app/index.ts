@@ -1,6 +1,6 @@
-// wasmsocket/app: uWebSockets.js's API on Node's raw TCP handles (in progress:
-// plain HTTP routes and the WebSocket upgrade's handshake; README "Coming from
-// uWebSockets.js (in progress)" says what works and what does not yet).
+// wasmsocket/app: uWebSockets.js's API on Node's raw TCP handles (net.Server
+// where they are missing); README "Coming from uWebSockets.js" says what works,
+// what differs and what is left out.
 import { TemplatedApp, type AppOptions } from './app.js';
 import { nodePlatform } from './node-platform.js';
 import { tlsPlatform, type SSLAppOptions } from './node-tls.js';

@@ -10,7 +10,7 @@
 // net.Server (node-net.ts) where a piece is missing, under
 // --pending-deprecation, or when WASMSOCKET_APP_TRANSPORT=net asks for it.
 import process from 'node:process';
-import { Wire, LINGER_MS, type Chunk, type WireOwner } from './wire.js';
+import { Wire, LINGER_MS, type Chunk } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import { tcpReusePortFlag } from './node-reuseport.js';
 

@@ -640,10 +640,8 @@ export class WebSocket extends WebSocketEventTarget {
   /** @internal The socket closed: the connection is over. */
   _onSocketClose(): void {
     const p = this._p;
-    p.state = CLOSING;
-    if (this._closeTimer) clearTimeout(this._closeTimer);
-    p.transportClosed();
     p.state = CLOSING; // queued sends' callbacks below hear CLOSING, as in ws
+    if (this._closeTimer) clearTimeout(this._closeTimer);
     this._sender?.discard();
     this._heldFrames = null;
     this._failQueuedSends();
@@ -651,7 +649,7 @@ export class WebSocket extends WebSocketEventTarget {
     this._closeQueued = false;
     if (this._topics && this._broadcaster) for (const t of this._topics) this._broadcaster.unsubscribe(this, t);
     this._topics = null;
-    p.state = CLOSED;
+    p.transportClosed(); // CLOSED; the decoder and the budget let go
     this.emit('close', p.code, p.closeReceived && p.reason.length > 0 ? Buffer.from(p.reason) : EMPTY);
   }
 
