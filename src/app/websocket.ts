@@ -18,7 +18,7 @@ import { bytesOf, type RecognizedString } from './http-response.js';
 import { corkBuffer, type Wire, type WireOwner } from './wire.js';
 import type { Subscriber, TopicTree } from './topics.js';
 import type { BudgetMember, MemoryBudget } from '../core/budget.js';
-import { batchEnd, batchStart, detach, lendEnded } from './lend.js';
+import { batchEnd, batchStart, detach, lendEnded, ownedBytes } from './lend.js';
 import { addressBytes } from './address.js';
 
 export const SUCCESS = 1, BACKPRESSURE = 0, DROPPED = 2;
@@ -104,7 +104,14 @@ const EMPTY = new Uint8Array(0);
 function lendable(data: Uint8Array, owned: boolean): ArrayBuffer {
   if (data.byteLength === 0) return new ArrayBuffer(0);
   return owned && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
-    ? data.buffer : new Uint8Array(data).buffer; // a copy (a Node Buffer's slice() would be a view of its pool)
+    ? data.buffer : copyOf(data);
+}
+
+// A copy in an ArrayBuffer of its own (a Node Buffer's slice() would be a view of its pool).
+function copyOf(data: Uint8Array): ArrayBuffer {
+  const ab = new ArrayBuffer(data.byteLength);
+  new Uint8Array(ab).set(data);
+  return ab;
 }
 
 export class WebSocket implements WireOwner, Subscriber, BudgetMember {
@@ -135,7 +142,7 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
     this._protocol.open(new Host(this), {
       isServer: true,
       maxPayload: this._behavior.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH,
-      inflater,
+      inflater, alloc: ownedBytes,
       budget: this.route.budget ?? null, budgetMember: this,
     });
     this._wire.owner = this;

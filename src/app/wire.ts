@@ -35,9 +35,9 @@ export const LINGER_MS = 10_000;
 
 /**
  * Writes are corked: they queue on the wire and go out together, in one
- * syscall, when the read that caused them has been handled, when cork()'s
- * callback returns, or at the end of the event-loop turn for writes made
- * anywhere else (a timer, a promise).
+ * syscall, when cork()'s callback returns, or at the end of the event-loop
+ * turn (reads' writes too on Node: flushReadsAtTurnEnd; elsewhere when the read
+ * that caused them has been handled).
  */
 export abstract class Wire {
   owner: WireOwner | null = null;
@@ -175,13 +175,13 @@ export abstract class Wire {
   /** @internal Called by the carrier around the owner's onData: writes made meanwhile go out after it. */
   static read(wire: Wire, b: Uint8Array, start: number, end: number): void {
     readDepth++;
-    try { wire.owner?.onData(b, start, end); } finally { if (--readDepth === 0) flushDirty(); }
+    try { wire.owner?.onData(b, start, end); } finally { if (--readDepth === 0) readDone(); }
   }
 
   /** @internal As read(), for `n` bytes read into readTarget. */
   static readInto(wire: Wire, n: number): void {
     readDepth++;
-    try { wire.owner?.onReadInto?.(n); } finally { if (--readDepth === 0) flushDirty(); }
+    try { wire.owner?.onReadInto?.(n); } finally { if (--readDepth === 0) readDone(); }
   }
 }
 
@@ -279,6 +279,22 @@ let dirtyWires: Wire[] = [];
 // Reads (and corks) under way: writes wait for the outermost to finish.
 let readDepth = 0;
 let flushScheduled = false;
+
+// Where the event loop hands every ready read to its callback before it runs
+// setImmediate (libuv's poll, then check phase: Node), the writes of a turn's
+// reads wait for the turn's end, as uWebSockets' loop drains its cork and topic
+// buffers once per iteration: a subscriber that several publishers reached in
+// one turn gets one write, not one per read (broadcast 64 B to 256: 256 writes
+// per read before). Elsewhere each read's writes go out when it is handled.
+let flushAtTurnEnd = false;
+
+/** @internal The platform's loop runs setImmediate after all of a turn's reads (Node's libuv). */
+export function flushReadsAtTurnEnd(on: boolean): void { flushAtTurnEnd = on; }
+
+function readDone(): void {
+  if (!flushAtTurnEnd) flushDirty();
+  else if (dirtyWires.length > 0 && !flushScheduled) scheduleFlush();
+}
 
 function flushDirty(): void {
   while (dirtyWires.length > 0) {
