@@ -5,7 +5,7 @@
 // first; the overall line (the sum) is always last. A missing report (the run
 // was cut off before vitest wrote it) counts as one failure. Each failed test is
 // named (file, title, the first lines of its message) just above the count lines,
-// since CI keeps only the tail of the output.
+// since CI keeps only the tail of the output; so is each that passed only on retry.
 import { readFileSync, existsSync } from 'node:fs';
 import { relative } from 'node:path';
 
@@ -44,7 +44,12 @@ if (args.length === 0) {
 const total = { passed: 0, failed: 0, skipped: 0 };
 for (const arg of args) {
   const eq = arg.indexOf('=');
-  for (const f of failures(eq < 0 ? arg : arg.slice(eq + 1))) console.log(`FAILED ${eq < 0 ? '' : arg.slice(0, eq) + ': '}${f}`);
+  const file = eq < 0 ? arg : arg.slice(eq + 1), label = eq < 0 ? '' : arg.slice(0, eq) + ': ';
+  // Tests that passed only on CI's retry (test/helpers/flaky-reporter.ts), then the failures.
+  if (existsSync(`${file}.flaky.txt`)) {
+    for (const l of readFileSync(`${file}.flaky.txt`, 'utf8').split('\n').filter(Boolean)) console.log(`FLAKY ${label}${l}`);
+  }
+  for (const f of failures(file)) console.log(`FAILED ${label}${f}`);
 }
 for (const arg of args) {
   const eq = arg.indexOf('=');
