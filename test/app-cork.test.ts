@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { App, us_socket_local_port, type TemplatedApp, type ListenSocket, type WebSocketBehavior } from '../src/app/index.ts';
 import { setAppTransport } from '../src/app/node-platform.ts';
 import { tcpStats } from '../src/app/node-tcp.ts';
+import { flushReadsAtTurnEnd } from '../src/app/wire.ts';
 
 const apps: TemplatedApp[] = [];
 const peers: net.Socket[] = [];
@@ -142,6 +143,44 @@ describe("the App's publish on Node's TCP handles", () => {
     // One write per subscriber per read that published (before: a writev of 20 chunks each).
     expect(writes, `${writes} writes for ${reads} reads`).toBeLessThanOrEqual(8 * reads);
     expect(chunks).toBe(writes);
+  });
+});
+
+describe("on Node a turn's reads write once at its end (wire.ts flushReadsAtTurnEnd)", () => {
+  // Four publishers write in one tick of this process, so the server (this process too) finds
+  // the four reads ready together in its next poll phase. Per read, each subscriber gets one
+  // write per read; per turn, one write for all of them.
+  async function publishRounds(): Promise<{ writes: number; reads: number }> {
+    let app!: TemplatedApp;
+    const port = await serve({
+      open: (ws) => { ws.subscribe('room'); },
+      message: (_ws, m, isBinary) => { app.publish('room', m, isBinary); },
+    });
+    app = apps[apps.length - 1];
+    const subs = await Promise.all(Array.from({ length: 8 }, () => rawClient(port)));
+    const publishers = subs.slice(0, 4);
+    let writes = 0, reads = 0;
+    for (let round = 0; round < 10; round++) {
+      const sent = publishers.map((_, i) => payloadOf(round * 4 + i, 16));
+      const got = subs.map((c) => readFrames(c.socket, round === 0 ? c.rest : Buffer.alloc(0), sent.length));
+      const writes0 = tcpStats.writes, reads0 = tcpStats.directReads;
+      publishers.forEach((p, i) => p.socket.write(clientFrame(sent[i])));
+      for (const frames of await Promise.all(got)) expect([...frames].sort(Buffer.compare)).toEqual([...sent].sort(Buffer.compare));
+      writes += tcpStats.writes - writes0;
+      reads += tcpStats.directReads - reads0;
+    }
+    return { writes, reads };
+  }
+
+  afterEach(() => { flushReadsAtTurnEnd(true); });
+
+  it('subscribers reached by several reads of one turn get one write (against one per read when switched off)', async () => {
+    const perTurn = await publishRounds();
+    flushReadsAtTurnEnd(false);
+    const perRead = await publishRounds();
+    console.log(`[turn-end writes] per turn ${perTurn.writes} writes for ${perTurn.reads} reads; per read ${perRead.writes} for ${perRead.reads}`);
+    expect(perRead.writes).toBe(8 * perRead.reads);
+    expect(perTurn.writes, `${perTurn.writes} writes for ${perTurn.reads} reads`).toBeLessThan(8 * perTurn.reads);
   });
 });
 
