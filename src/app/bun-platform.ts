@@ -68,7 +68,12 @@ class BunWire extends Wire {
   private unsentBytes = 0;
   private closeReported = false;
 
-  constructor(private readonly socket: BunSocket) { super(); }
+  constructor(private readonly socket: BunSocket) {
+    super();
+    // Frames go straight into the shared cork buffer (wire.ts reserve()): socket.write takes or
+    // refuses the bytes before it returns, and keep() copies what it refused.
+    this.corksInPlace = true;
+  }
 
   bufferedAmount(): number {
     let n = this.unsentBytes;
@@ -117,7 +122,7 @@ class BunWire extends Wire {
     if (n < 0) { this.close(); return false; }
     if (n === used) return true;
     bunStats.partialWrites++;
-    this.keep([cork.slice(n, used), ...chunks.slice(from).map(bytesOf)], 0);
+    this.keep([cork.subarray(n, used), ...chunks.slice(from).map(bytesOf)], 0);
     return false;
   }
 
@@ -137,10 +142,11 @@ class BunWire extends Wire {
     }
   }
 
+  // Copies: a part may be a view of a cork buffer the next flush reuses.
   private keep(parts: Uint8Array[], from: number): void {
     const unsent = this.unsent ??= [];
     for (let i = from; i < parts.length; i++) {
-      unsent.push(parts[i]);
+      unsent.push(parts[i].slice());
       this.unsentBytes += parts[i].length;
     }
   }
