@@ -125,15 +125,20 @@ describe("the App's cork buffer on Node's TCP handles", () => {
   });
 });
 
+/** An App whose every socket subscribes to 'room' and publishes there what it gets; 8 raw clients on it. */
+async function roomOfEight(): Promise<{ socket: net.Socket; rest: Buffer }[]> {
+  let app!: TemplatedApp;
+  const port = await serve({
+    open: (ws) => { ws.subscribe('room'); },
+    message: (_ws, m, isBinary) => { app.publish('room', m, isBinary); },
+  });
+  app = apps[apps.length - 1];
+  return Promise.all(Array.from({ length: 8 }, () => rawClient(port)));
+}
+
 describe("the App's publish on Node's TCP handles", () => {
   it("a turn's publishes reach each subscriber in one write of one chunk, in order", async () => {
-    let app!: TemplatedApp;
-    const port = await serve({
-      open: (ws) => { ws.subscribe('room'); },
-      message: (_ws, m, isBinary) => { app.publish('room', m, isBinary); },
-    });
-    app = apps[apps.length - 1];
-    const subs = await Promise.all(Array.from({ length: 8 }, () => rawClient(port)));
+    const subs = await roomOfEight();
     const sent = Array.from({ length: 20 }, (_, i) => payloadOf(i, 40 + i));
     const writes0 = tcpStats.writes, chunks0 = tcpStats.chunks, reads0 = tcpStats.directReads;
     const got = subs.map((c) => readFrames(c.socket, c.rest, sent.length));
@@ -151,13 +156,7 @@ describe("on Node a turn's reads write once at its end (wire.ts flushReadsAtTurn
   // the four reads ready together in its next poll phase. Per read, each subscriber gets one
   // write per read; per turn, one write for all of them.
   async function publishRounds(): Promise<{ writes: number; reads: number }> {
-    let app!: TemplatedApp;
-    const port = await serve({
-      open: (ws) => { ws.subscribe('room'); },
-      message: (_ws, m, isBinary) => { app.publish('room', m, isBinary); },
-    });
-    app = apps[apps.length - 1];
-    const subs = await Promise.all(Array.from({ length: 8 }, () => rawClient(port)));
+    const subs = await roomOfEight();
     const publishers = subs.slice(0, 4);
     let writes = 0, reads = 0;
     for (let round = 0; round < 10; round++) {
