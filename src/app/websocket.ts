@@ -111,9 +111,9 @@ function lendable(data: Uint8Array, owned: boolean): ArrayBuffer {
 
 // A copy in an ArrayBuffer of its own (a Node Buffer's slice() would be a view of its pool).
 function copyOf(data: Uint8Array): ArrayBuffer {
-  const ab = new ArrayBuffer(data.byteLength);
-  new Uint8Array(ab).set(data);
-  return ab;
+  const out = ownedBytes(data.byteLength);
+  out.set(data);
+  return out.buffer as ArrayBuffer;
 }
 
 export class WebSocket implements WireOwner, Subscriber, BudgetMember {

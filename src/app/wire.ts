@@ -172,7 +172,7 @@ export abstract class Wire {
   protected abstract shutdown(): void;
   protected abstract destroy(): void;
 
-  /** @internal Called by the carrier around the owner's onData: writes made meanwhile go out after it. */
+  /** @internal Called by the carrier around the owner's onData: writes made meanwhile go out after it (or at the turn's end: readDone()). */
   static read(wire: Wire, b: Uint8Array, start: number, end: number): void {
     readDepth++;
     try { wire.owner?.onData(b, start, end); } finally { if (--readDepth === 0) readDone(); }
