@@ -21,7 +21,8 @@
 //   --warmup S         warm-up seconds per run (default 1)
 //   --rounds N         runs per implementation per scenario, interleaved (default 2)
 //   --impl A,B         run only these implementations: ws, ours, app (wasmsocket/app, the
-//                      uWebSockets.js API), tcp, unmask or http (the ceilings)
+//                      uWebSockets.js API), tcp, unmask or http (the ceilings), or handle (the tcp
+//                      ceiling on Node's TCP handles without net.Socket, as the App; only when named)
 //   --no-ceiling       skip the ceiling servers
 //   --chart FILE       write the chart to FILE (default bench/chart.svg, written when the run has
 //                      ws, ours and the ceilings for every scenario of the default set)
@@ -64,9 +65,10 @@ const SERVERS = {
   tcp: CEILING,
   unmask: CEILING,
   http: CEILING,
+  handle: CEILING,
 };
 const DIST_APP = path.join(ROOT, 'dist', 'app.js');
-const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', app: 'wasmsocket/app', tcp: 'ceiling tcp', unmask: 'ceiling unmask', http: 'ceiling http' };
+const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', app: 'wasmsocket/app', tcp: 'ceiling tcp', unmask: 'ceiling unmask', http: 'ceiling http', handle: 'ceiling handle' };
 // The ceilings (bench/servers/ceiling.mjs), each with the scenarios it runs in: Node's TCP echo of
 // the same byte stream with no WebSocket work, and the same with only unmasking, speak no
 // permessage-deflate and hold no idle state worth comparing, so they run in the echo, broadcast
@@ -74,8 +76,11 @@ const IMPL_LABEL = { ws: 'ws', ours: 'wasmsocket', app: 'wasmsocket/app', tcp: '
 // differs from tcp only in the handshake, so it runs in setup alone: the rate no library
 // upgrading on Node's http server can pass.
 const hasCeiling = (scn) => !scn.deflate && scn.kind !== 'idle';
-const CEILING_SCENARIOS = { tcp: hasCeiling, unmask: hasCeiling, http: (scn) => scn.kind === 'setup' };
+// The handle one (the tcp echo on Node's TCP handles, without net.Socket, as wasmsocket/app
+// reads and writes) runs only when --impl names it: the App's own ceiling.
+const CEILING_SCENARIOS = { tcp: hasCeiling, unmask: hasCeiling, http: (scn) => scn.kind === 'setup', handle: hasCeiling };
 const CEILINGS = Object.keys(CEILING_SCENARIOS);
+const DEFAULT_CEILINGS = ['tcp', 'unmask', 'http'];
 
 // ---- options --------------------------------------------------------------------------------
 
@@ -121,7 +126,7 @@ function parseOptions(argv) {
       case '--rounds': o.rounds = Math.round(num(flag, value())); break;
       case '--impl':
         o.impl = value().split(',').map((x) => x.trim()).filter(Boolean);
-        if (!o.impl.length || o.impl.some((x) => !['ws', 'ours', 'app', 'tcp', 'unmask', 'http'].includes(x))) die('--impl takes ws, ours, app, tcp, unmask or http (comma-separated)');
+        if (!o.impl.length || o.impl.some((x) => !['ws', 'ours', 'app', 'tcp', 'unmask', 'http', 'handle'].includes(x))) die('--impl takes ws, ours, app, tcp, unmask, http or handle (comma-separated)');
         break;
       case '--no-ceiling': o.ceiling = false; break;
       case '--chart': o.chart = path.resolve(value()); break;
@@ -513,7 +518,7 @@ async function runOne(scn, impl, round) {
       refill: scn.refill,
       concurrency: scn.concurrency,
       deflate: !!scn.deflate,
-      maskedEcho: impl === 'tcp' || impl === 'http',
+      maskedEcho: impl === 'tcp' || impl === 'http' || impl === 'handle',
       warmupMs,
       durationMs,
       openTimeoutMs: 60_000,
@@ -727,7 +732,7 @@ async function main() {
   } else if (ours.stale) {
     note(`warning: dist/ is older than ${ours.stale}; results are for the last build (run \`npm run build\`)`);
   }
-  if (opts.ceiling) impls.push(...CEILINGS);
+  if (opts.ceiling) impls.push(...DEFAULT_CEILINGS);
   if (opts.impl) {
     if (opts.impl.includes('ours') && !ours.available) die('--impl ours, but dist/index.js does not exist (run `npm run build`)');
     if (opts.impl.includes('app') && !appAvailable) die('--impl app, but dist/app.js does not exist (run `npm run build`)');

@@ -13,6 +13,10 @@
 //           payloads and write them back as unmasked server frames (header 4 bytes shorter), one
 //           output buffer per read. No message assembly, no UTF-8 check, no events. A close frame
 //           is answered with an unmasked close frame and the socket is ended.
+// - handle: the tcp variant on Node's own TCP handles (process.binding('tcp_wrap'), as
+//           wasmsocket/app's src/app/node-tcp.ts uses them) instead of net.Socket: reads with
+//           onread, writes with writeBuffer and a WriteWrap, no streams or emitters. What
+//           moving the bytes costs a server that leaves net.Socket, as the App does.
 // - http:   the tcp variant behind `http.createServer()`: the request arrives as http's 'upgrade'
 //           event (llhttp's parse, IncomingMessage, headers object), then the same echo. The least
 //           any library that upgrades on Node's http server (as ws and wasmsocket do) can cost, so
@@ -37,7 +41,7 @@ const mode = argValue('--mode') ?? 'echo';
 const IMPL = `ceiling-${variant}`;
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
-if (variant !== 'tcp' && variant !== 'unmask' && variant !== 'http') {
+if (variant !== 'tcp' && variant !== 'unmask' && variant !== 'http' && variant !== 'handle') {
   out({ ready: false, impl: IMPL, error: `unknown variant ${variant}` });
   process.exit(1);
 }
@@ -169,7 +173,60 @@ function upgraded(socket, key, rest) {
   onFrames(rest);
 }
 
-const server = variant === 'http' ? http.createServer() : net.createServer({ noDelay: true }, (socket) => {
+/**
+ * The little of net.Socket that relay() and upgraded() use (write, end, data and close
+ * events), on a raw TCP handle. Each read is a buffer of its own (libuv's allocation, as
+ * net's default), so a write still in flight never sees it reused.
+ */
+class HandleSocket {
+  constructor(handle) {
+    this.handle = handle;
+    this.listeners = { data: [], close: [], error: [] };
+    this.closed = false;
+    handle.owner = this;
+    handle.onread = onHandleRead;
+    handle.setNoDelay(true);
+    handle.readStart();
+  }
+  on(event, fn) { this.listeners[event]?.push(fn); return this; }
+  removeListener(event, fn) { this.listeners[event] = this.listeners[event].filter((f) => f !== fn); return this; }
+  write(chunk) {
+    if (this.closed) return;
+    const req = new stream.WriteWrap();
+    req.handle = this.handle;
+    req.oncomplete = () => {};
+    const err = typeof chunk === 'string' ? this.handle.writeUtf8String(req, chunk) : this.handle.writeBuffer(req, chunk);
+    if (err !== 0) return void this.destroy();
+    req.buffer = chunk; // kept alive until libuv is done with it
+  }
+  end(chunk) {
+    if (chunk !== undefined) this.write(chunk);
+    if (this.closed) return;
+    const req = new stream.ShutdownWrap();
+    req.handle = this.handle;
+    req.oncomplete = () => this.destroy();
+    if (this.handle.shutdown(req) !== 0) this.destroy();
+  }
+  destroy() {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.readStop();
+    this.handle.close(() => { for (const f of this.listeners.close) f(); });
+  }
+}
+
+function onHandleRead(ab) {
+  const socket = this.owner;
+  const n = stream.streamBaseState[stream.kReadBytesOrError];
+  if (n > 0) {
+    const chunk = Buffer.from(ab, stream.streamBaseState[stream.kArrayBufferOffset], n);
+    for (const f of socket.listeners.data) f(chunk);
+  } else if (n < 0) socket.destroy();
+}
+
+const stream = variant === 'handle' ? process.binding('stream_wrap') : null;
+
+function onSocket(socket) {
   track(socket);
   let head = null;
 
@@ -188,7 +245,25 @@ const server = variant === 'http' ? http.createServer() : net.createServer({ noD
     upgraded(socket, key, rest);
   };
   socket.on('data', onHandshake);
-});
+}
+
+let server;
+if (variant === 'handle') {
+  const { TCP, constants } = process.binding('tcp_wrap');
+  const handle = new TCP(constants.SERVER);
+  let err = handle.bind('127.0.0.1', 0);
+  if (err === 0) err = handle.listen(511);
+  if (err !== 0) {
+    out({ ready: false, impl: IMPL, error: `listen failed (${err})` });
+    process.exit(1);
+  }
+  handle.onconnection = (status, client) => { if (status === 0 && client) onSocket(new HandleSocket(client)); };
+  const addr = {};
+  handle.getsockname(addr);
+  server = { port: addr.port };
+} else {
+  server = variant === 'http' ? http.createServer() : net.createServer({ noDelay: true }, onSocket);
+}
 
 if (variant === 'http') {
   server.on('upgrade', (req, socket, head) => {
@@ -200,13 +275,15 @@ if (variant === 'http') {
   });
 }
 
-server.on('error', (err) => {
-  out({ ready: false, impl: IMPL, error: `server error: ${err?.message ?? err}` });
-  process.exit(1);
-});
-server.listen(0, '127.0.0.1', () => {
-  out({ ready: true, impl: IMPL, port: server.address().port, mode, native: { bufferutil: !!nativeMask }, node: process.version, pid: process.pid });
-});
+const ready = (port) => out({ ready: true, impl: IMPL, port, mode, native: { bufferutil: !!nativeMask }, node: process.version, pid: process.pid });
+if (variant === 'handle') ready(server.port);
+else {
+  server.on('error', (err) => {
+    out({ ready: false, impl: IMPL, error: `server error: ${err?.message ?? err}` });
+    process.exit(1);
+  });
+  server.listen(0, '127.0.0.1', () => ready(server.address().port));
+}
 
 // ---- control channel (as in the other servers) -----------------------------------------------
 serveControl(() => open.size);
