@@ -14,34 +14,26 @@ const transfer = (ArrayBuffer.prototype as { transfer?: (length: number) => Arra
 
 /**
  * Fresh bytes that own their whole ArrayBuffer, for the decoder to copy lent
- * messages into: the platform's allocators (useMessageAllocators), by default
- * an ArrayBuffer and a view of it. On V8 `new Uint8Array(n)` of up to 64 bytes
- * lives on the heap and its `.buffer` is made (allocated and copied again) on
- * first access: 19% of the App's samples at echo 32 B on Node 24 before
- * (bench/profile.mjs echo-32 app).
+ * messages into: an ArrayBuffer and a view of it, or the platform's allocator
+ * for large ones (useLargeAllocator). On V8 `new Uint8Array(n)` of up to 64
+ * bytes lives on the heap and its `.buffer` is made (allocated and copied
+ * again) on first access: 19% of the App's samples at echo 32 B on Node 24
+ * before (bench/profile.mjs echo-32 app).
  */
 export function ownedBytes(n: number): Uint8Array {
-  return n >= LARGE_MIN ? largeBytes(n) : smallBytes(n);
+  return n >= LARGE_MIN && largeBytes !== null ? largeBytes(n) : new Uint8Array(new ArrayBuffer(n));
 }
 
-const viewOfNew = (n: number): Uint8Array => new Uint8Array(new ArrayBuffer(n));
-let smallBytes = viewOfNew;
 // Large messages: the platform may give bytes it does not zero first (Node's
 // Buffer.allocUnsafeSlow: its own ArrayBuffer, never a pool's), since the
 // decoder writes every byte before lending them: a 64 KiB buffer allocated,
 // filled and detached took 1.8 µs against 2.7 µs zeroed (Node 24), 5% of the
 // App's CPU per 64 KiB echo. Below 4 KiB the two cost the same (0.3-0.4 µs).
 const LARGE_MIN = 4096;
-let largeBytes = viewOfNew;
+let largeBytes: ((n: number) => Uint8Array) | null = null;
 
-/**
- * @internal The platform's allocators for messages below LARGE_MIN bytes and
- * from it (undefined: the default). Each returns a view of a whole ArrayBuffer of its own (never a pool's).
- */
-export function useMessageAllocators(small?: (n: number) => Uint8Array, large?: (n: number) => Uint8Array): void {
-  smallBytes = small ?? viewOfNew;
-  largeBytes = large ?? viewOfNew;
-}
+/** @internal The platform's allocator for messages of LARGE_MIN bytes or more: a view of a whole ArrayBuffer of its own (never a pool's). */
+export function useLargeAllocator(alloc: (n: number) => Uint8Array): void { largeBytes = alloc; }
 
 /** Detaches `ab` (a no-op if it is detached already). */
 export function detach(ab: ArrayBuffer): void {

@@ -12,14 +12,14 @@ import { holdPort, portFree } from './node-reuseport.js';
 import type { Acceptor } from './acceptor.js';
 import { nodeCompressor } from './node-deflate.js';
 import { flushReadsAtTurnEnd } from './wire.js';
-import { useMessageAllocators } from './lend.js';
+import { useLargeAllocator } from './lend.js';
 import { Buffer } from 'node:buffer';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 // crypto.hash (Node >= 20.12) hashes in one call without a Hash object.
 const oneShotHash = (crypto as { hash?: (alg: string, data: string, enc: 'base64') => string }).hash;
 
-useMessageAllocators(undefined, (n) => Buffer.allocUnsafeSlow(n));
+useLargeAllocator((n) => Buffer.allocUnsafeSlow(n));
 
 // Reads' writes leave once per loop turn (wire.ts); WASMSOCKET_APP_FLUSH=read sends them per read (to compare).
 flushReadsAtTurnEnd(process.env.WASMSOCKET_APP_FLUSH !== 'read');
