@@ -13,6 +13,7 @@ import { App, us_socket_local_port, type TemplatedApp, type ListenSocket, type W
 import { setAppTransport } from '../src/app/node-platform.ts';
 import { tcpStats } from '../src/app/node-tcp.ts';
 import { flushReadsAtTurnEnd } from '../src/app/wire.ts';
+import { framePoolStats } from '../src/app/frame-pool.ts';
 
 const apps: TemplatedApp[] = [];
 const peers: net.Socket[] = [];
@@ -209,5 +210,63 @@ describe('lent messages are detached when their read is dispatched', () => {
       expect(k.ab.byteLength).toBe(0);
       expect(() => new Uint8Array(k.ab)).toThrow(TypeError);
     }
+  });
+});
+
+describe('frames past the cork buffer reuse buffers once written (src/app/frame-pool.ts)', () => {
+  const big = (i: number, size: number): Buffer => { const b = randomBytes(size); b[0] = i; return b; };
+
+  it('1 MiB and 200 KiB echoes to a peer that stops reading arrive whole while buffers are reused', async () => {
+    const port = await serve({ message: (ws, m, isBinary) => { ws.send(m, isBinary); } });
+    const { socket, rest } = await rawClient(port);
+    socket.pause(); // the kernel's buffers fill: writes stay in flight, holding their frames
+    const sent = Array.from({ length: 24 }, (_, i) => big(i, i % 3 === 0 ? 1024 * 1024 : 200 * 1024));
+    const before = { ...framePoolStats }, queued0 = tcpStats.queuedWrites;
+    // Half while the peer does not read, then it reads them; the other half then reuses their buffers,
+    // again while the peer does not read for a while.
+    const first = readFrames(socket, rest, 12);
+    for (const s of sent.slice(0, 12)) socket.write(clientFrame(s));
+    await new Promise((r) => setTimeout(r, 200));
+    socket.resume();
+    const frames = await first;
+    socket.pause();
+    const second = readFrames(socket, Buffer.alloc(0), 12);
+    for (const s of sent.slice(12)) socket.write(clientFrame(s));
+    await new Promise((r) => setTimeout(r, 200));
+    socket.resume();
+    frames.push(...await second);
+    for (let i = 0; i < sent.length; i++) expect(frames[i].equals(sent[i]), `message ${i}`).toBe(true);
+    expect(framePoolStats.taken - before.taken).toBe(sent.length);
+    expect(framePoolStats.reused - before.reused, 'buffers were used again').toBeGreaterThan(0);
+    expect(tcpStats.queuedWrites - queued0, 'some writes waited for the kernel').toBeGreaterThan(0);
+  });
+
+  it("the application's bytes are copied: changing them after send() changes nothing sent", async () => {
+    const own = Buffer.alloc(300 * 1024, 0x41);
+    const port = await serve({ message: (ws, m) => { ws.send(own, true); ws.send(m, true); own.fill(0x42); new Uint8Array(m).fill(0x43); } });
+    const { socket, rest } = await rawClient(port);
+    socket.pause();
+    const got = readFrames(socket, rest, 2);
+    socket.write(clientFrame(Buffer.alloc(100 * 1024, 0x44)));
+    await new Promise((r) => setTimeout(r, 100));
+    socket.resume();
+    const [a, b] = await got;
+    expect(a.equals(Buffer.alloc(300 * 1024, 0x41))).toBe(true);
+    expect(b.equals(Buffer.alloc(100 * 1024, 0x44))).toBe(true);
+  });
+
+  it('on the net.Socket fallback frames are not pooled, and arrive whole', async () => {
+    setAppTransport('net');
+    const app = App().ws('/*', { maxPayloadLength: 2 * 1024 * 1024, message: (ws, m, isBinary) => { ws.send(m, isBinary); } });
+    apps.push(app);
+    const port: number = await new Promise((resolve, reject) => app.listen('127.0.0.1', 0, (t: ListenSocket | false) => t ? resolve(us_socket_local_port(t)) : reject(new Error('listen failed'))));
+    const { socket, rest } = await rawClient(port);
+    const sent = Array.from({ length: 3 }, (_, i) => big(i, 1024 * 1024));
+    const before = framePoolStats.taken;
+    const got = readFrames(socket, rest, sent.length);
+    for (const s of sent) socket.write(clientFrame(s));
+    const frames = await got;
+    for (let i = 0; i < sent.length; i++) expect(frames[i].equals(sent[i])).toBe(true);
+    expect(framePoolStats.taken).toBe(before);
   });
 });

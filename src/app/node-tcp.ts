@@ -13,6 +13,7 @@ import process from 'node:process';
 import { Wire, LINGER_MS, type Chunk } from './wire.js';
 import type { Acceptor, ListenRequest } from './acceptor.js';
 import { tcpReusePortFlag } from './node-reuseport.js';
+import { release } from './frame-pool.js';
 
 interface TcpHandle {
   onread: ((this: TcpHandle, ab?: ArrayBuffer) => void) | null;
@@ -103,6 +104,9 @@ class TcpWire extends Wire {
 
   bufferedAmount(): number { return this.inFlight + this.queuedBytes(); }
 
+  // A write libuv finishes later keeps its chunks on the WriteWrap, released in onWritten.
+  get reusesFrames(): boolean { return true; }
+
   backpressure(): number { return this.inFlight; }
 
   remoteAddress(): string {
@@ -177,6 +181,7 @@ class TcpWire extends Wire {
 
 function onWritten(this: WriteReq, status: number): void {
   const wire = this.wire!;
+  if (this.chunks !== null) release(this.chunks);
   this.chunks = null;
   this.wire = null;
   if (status < 0) { wire.close(); return; }

@@ -20,6 +20,7 @@ import type { Subscriber, TopicTree } from './topics.js';
 import type { BudgetMember, MemoryBudget } from '../core/budget.js';
 import { batchEnd, batchStart, detach, lendEnded, ownedBytes } from './lend.js';
 import { addressBytes } from './address.js';
+import { takeFrame } from './frame-pool.js';
 
 export const SUCCESS = 1, BACKPRESSURE = 0, DROPPED = 2;
 const OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9;
@@ -299,7 +300,15 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
   _writeFrame(opcode: number, payload: Uint8Array, rsv1: boolean): void {
     const n = payload.byteLength, h = headerLength(n, false), wire = this._wire;
     const offset = wire.reserve(h + n);
-    if (offset < 0) { wire.write(frameOf(opcode, payload, rsv1)); return; }
+    if (offset < 0) {
+      if (!wire.reusesFrames) { wire.write(frameOf(opcode, payload, rsv1)); return; }
+      // Past the cork buffer: a buffer used again once its write is done (frame-pool.ts).
+      const frame = takeFrame(h + n);
+      writeHeader(frame, 0, opcode, n, true, rsv1, -1);
+      frame.set(payload, h);
+      wire.write(frame);
+      return;
+    }
     // Straight into the turn's cork buffer (wire.ts): no array per frame.
     const cork = corkBuffer();
     writeHeader(cork, offset, opcode, n, true, rsv1, -1);

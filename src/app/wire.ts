@@ -1,6 +1,7 @@
 // One accepted TCP connection as the App sees it, whatever carries it (Node's
 // TCP handle, net.Socket, later Deno.listen / Bun.listen): bytes in through
 // its owner, writes corked per event-loop turn, end and close. No Node imports.
+import { release } from './frame-pool.js';
 
 /** What a connection's owner (the HTTP connection, later the WebSocket) hears. */
 export interface WireOwner {
@@ -104,7 +105,7 @@ export abstract class Wire {
     let chunks = this.queued;
     this.queued = null;
     this.queuedSize = 0;
-    if (this.closed) return;
+    if (this.closed) { release(chunks); return; }
     // Several small chunks (published frames, shared by every subscriber) are copied into one.
     if (chunks.length > 1 && this.corksInPlace) chunks = coalesce(chunks);
     // Behind a write in flight this one waits too, holding what it is given: its own copy, not
@@ -112,10 +113,18 @@ export abstract class Wire {
     if (this.corksInPlace && this.backpressure() > 0) chunks = chunks.map(ownCopy);
     this.writeHeld = false;
     this.writeOut(chunks);
+    if (!this.writeHeld) release(chunks); // else the carrier releases them when its write is done
     // The kernel has not taken it all: the cork buffer's bytes stay with the carrier; a new one next turn.
     if (this.writeHeld && this.corksInPlace && chunks.some(inCork)) corkHeld = true;
     if (!this.closed && this.backpressure() === 0) this.owner?.onFlushed?.();
   }
+
+  /**
+   * Whether large frames may come from the frame pool (frame-pool.ts): the
+   * carrier is done with what writeOut() got when it returns, unless it set
+   * writeHeld, and then releases the chunks itself when the write is done.
+   */
+  get reusesFrames(): boolean { return false; }
 
   /** Sends what is queued, then ends the connection (FIN) and closes it. */
   end(): void {
@@ -130,6 +139,7 @@ export abstract class Wire {
     if (this.closed) return;
     this.closed = true;
     if (corkOwner === this) corkOwner = null;
+    if (this.queued !== null) release(this.queued);
     this.queued = null;
     this.queuedSize = 0;
     this.destroy();
