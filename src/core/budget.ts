@@ -122,15 +122,11 @@ export class MemoryBudget {
   // Exact totals from every member: queued sends, and incoming bytes that grew
   // between reads (inflation output).
   private resum(): void {
-    let inc = 0, out = 0;
-    for (const m of this.members) {
-      const held = m._incomingBytes();
-      m._budgetHeld = held;
-      inc += held;
-      out += m._backlog();
-    }
-    this.incoming = inc;
-    this.outgoing = out;
+    this.incoming = this.outgoing = 0;
+    // forEach, not for-of: a loop that runs once a second stays in the interpreter, where
+    // for-of made an iterator result per member (10,000 idle App sockets: 400 KB of garbage a
+    // second, bench/profile's heap sampling).
+    this.members.forEach(addUp, this);
   }
 
   // Closes holders until the total is back under the limit: a big asker
@@ -192,6 +188,13 @@ export function observeBudgetCloses(observer: ((member: BudgetMember, event: Bud
 }
 
 function sweep(b: MemoryBudget): void { b.sweep(); }
+
+function addUp(this: MemoryBudget, m: BudgetMember): void {
+  const held = m._incomingBytes();
+  m._budgetHeld = held;
+  this.incoming += held;
+  this.outgoing += m._backlog();
+}
 
 let clientBudget: MemoryBudget | null = null;
 
