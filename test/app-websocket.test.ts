@@ -73,6 +73,20 @@ for (const carrier of ['tcp', 'net'] as const) {
       expect((await done).code).toBe(1000);
     });
 
+    it('without an upgrade handler getUserData() is one empty object per socket, made when first asked for', async () => {
+      setAppTransport(carrier);
+      const seen: unknown[] = [];
+      const port = await serve({ ...echo, open: (ws) => { seen.push(ws.getUserData(), ws.getUserData()); } });
+      const a = await open(port), b = await open(port);
+      for (let t = 0; seen.length < 4 && t < 100; t++) await new Promise((r) => setTimeout(r, 10));
+      expect(seen).toHaveLength(4);
+      expect(seen[0]).toEqual({});
+      expect(seen[0]).toBe(seen[1]);
+      expect(seen[2]).toEqual({});
+      expect(seen[2]).not.toBe(seen[0]);
+      a.close(); b.close();
+    });
+
     it('compresses a send when asked (SHARED_COMPRESSOR) and inflates what the client compressed', async () => {
       setAppTransport(carrier);
       const port = await serve({

@@ -307,7 +307,8 @@ export class TemplatedApp implements HttpApp {
     }
     const upgrade = context.behavior.upgrade;
     if (typeof upgrade === 'function') upgrade(res, req, context);
-    else res.upgrade({}, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    // No userData yet: getUserData() makes the empty object uWS.js gives, on first use (56 B an idle socket).
+    else res.upgrade(undefined, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
   }
 
   /** HttpApp: res.upgrade() writes the 101 and hands the connection to the WebSocket side. */

@@ -130,7 +130,7 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
   private wantsDrain = false;
 
   /** @internal */
-  constructor(readonly _wire: Wire, private readonly route: Route, private readonly userData: unknown,
+  constructor(readonly _wire: Wire, private readonly route: Route, private userData: unknown,
     private readonly deflate: MessageCompressor | null, private readonly tree: TopicTree) {
     this._behavior = route.behavior;
   }
@@ -149,7 +149,8 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
       budget: this.route.budget ?? null, budgetMember: this,
     });
     this._wire.owner = this;
-    this._openedAt = Date.now();
+    // Only for maxLifetime: a time in ms is past V8's small integers, 16 B more per socket.
+    if ((this._behavior.maxLifetime ?? 0) > 0) this._openedAt = Date.now();
     // Reads from here on land in the codec's input area in wasm memory, parsed where the kernel put them.
     this._wire.readInto(this._protocol.readTarget());
     this.route.added(this);
@@ -209,7 +210,7 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
   }
 
   /** The userData given to res.upgrade(). */
-  getUserData(): unknown { this.check(); return this.userData; }
+  getUserData(): unknown { this.check(); return this.userData ??= {}; }
 
   /** The peer's IP address as text, in an ArrayBuffer (uWS.js's type). */
   getRemoteAddressAsText(): ArrayBuffer {
