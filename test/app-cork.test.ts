@@ -14,6 +14,7 @@ import { setAppTransport } from '../src/app/node-platform.ts';
 import { tcpStats } from '../src/app/node-tcp.ts';
 import { flushReadsAtTurnEnd } from '../src/app/wire.ts';
 import { framePoolStats } from '../src/app/frame-pool.ts';
+import { reuseStats } from '../src/app/lend.ts';
 
 const apps: TemplatedApp[] = [];
 const peers: net.Socket[] = [];
@@ -239,6 +240,26 @@ describe('frames past the cork buffer reuse buffers once written (src/app/frame-
     expect(framePoolStats.taken - before.taken).toBe(sent.length);
     expect(framePoolStats.reused - before.reused, 'buffers were used again').toBeGreaterThan(0);
     expect(tcpStats.queuedWrites - queued0, 'some writes waited for the kernel').toBeGreaterThan(0);
+  });
+
+  it('a large lent message is detached when its buffer goes to the next message of its size, which a kept view never shows', async () => {
+    const kept: { ab: ArrayBuffer; first: number }[] = [];
+    const port = await serve({ message: (ws, m) => { kept.push({ ab: m, first: new Uint8Array(m)[0] }); ws.send('ok'); } });
+    const { socket, rest } = await rawClient(port);
+    const before = { ...reuseStats };
+    let buf = rest;
+    for (let i = 0; i < 8; i++) {
+      const got = readFrames(socket, buf, 1);
+      socket.write(clientFrame(big(i, 256 * 1024)));
+      await got;
+      buf = Buffer.alloc(0);
+    }
+    expect(kept.map((k) => k.first)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(reuseStats.reused - before.reused, 'buffers were used again').toBeGreaterThan(0);
+    for (const k of kept) {
+      expect(k.ab.byteLength).toBe(0);
+      expect(() => new Uint8Array(k.ab)).toThrow(TypeError);
+    }
   });
 
   it("the application's bytes are copied: changing them after send() changes nothing sent", async () => {

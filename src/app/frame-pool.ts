@@ -7,14 +7,18 @@
 // the application may change its bytes once send() returns. No Node imports.
 import { ownedBytes } from './lend.js';
 
-// Idle buffers kept, at most: the echo 1 MiB bench has 4 connections × 2 in flight,
-// each frame in a 2 MiB class, so a few cover it; past this they go to the GC.
-const POOL_IDLE_MAX = 8 * 1024 * 1024;
+// Idle buffers kept, at most (past this they go to the GC): the echo 1 MiB bench
+// has 4 connections x 2 messages in flight, eight 1.06 MiB buffers.
+const POOL_IDLE_MAX = 12 * 1024 * 1024;
 // Frames past this are made fresh each time (the bench's largest is 1 MiB).
 const POOLED_MAX = 16 * 1024 * 1024;
 
-/** Free buffers by size class (log2 of the capacity). */
-const free: Uint8Array[][] = [];
+/** Free buffers by capacity (a multiple of GRAIN). */
+const free = new Map<number, Uint8Array[]>();
+// Capacities are rounded up to 64 KiB: a frame of a size sent before finds its buffer (powers
+// of two made a 1 MiB message's frame a 2 MiB buffer, four of which filled the idle limit
+// while the echo 1 MiB bench keeps eight in flight).
+const GRAIN = 64 * 1024;
 let idleBytes = 0;
 /** Pooled buffers taken and not given back. Weak: a frame dropped on a path that never releases is only garbage. */
 const out = new WeakSet<object>();
@@ -26,12 +30,12 @@ export const framePoolStats = { taken: 0, reused: 0 };
 /** `n` bytes (a view from offset 0) for a frame the carrier lets go of through release(). */
 export function takeFrame(n: number): Uint8Array {
   if (n > POOLED_MAX) return ownedBytes(n);
-  const cls = 32 - Math.clz32(n - 1);
-  const list = free[cls];
+  const cap = Math.ceil(n / GRAIN) * GRAIN;
+  const list = free.get(cap);
   let buf = list !== undefined ? list.pop() : undefined;
   framePoolStats.taken++;
-  if (buf !== undefined) { idleBytes -= buf.byteLength; framePoolStats.reused++; }
-  else buf = ownedBytes(2 ** cls);
+  if (buf !== undefined) { idleBytes -= cap; framePoolStats.reused++; }
+  else buf = ownedBytes(cap);
   out.add(buf.buffer);
   outCount++;
   return buf.subarray(0, n);
@@ -43,14 +47,19 @@ export function release(chunks: readonly (Uint8Array | string)[]): void {
   for (const c of chunks) {
     if (typeof c === 'string' || !out.delete(c.buffer)) continue;
     outCount--;
-    const whole = new Uint8Array(c.buffer), cls = 31 - Math.clz32(whole.byteLength);
-    // The sizes sent lately win: idle buffers of other classes make room (largest first).
-    for (let k = free.length - 1; k >= 0 && idleBytes + whole.byteLength > POOL_IDLE_MAX; k--) {
-      const list = free[k];
-      while (k !== cls && list !== undefined && list.length > 0 && idleBytes + whole.byteLength > POOL_IDLE_MAX) idleBytes -= list.pop()!.byteLength;
+    const whole = new Uint8Array(c.buffer), cap = whole.byteLength;
+    if (idleBytes + cap > POOL_IDLE_MAX) {
+      // The sizes sent lately win: idle buffers of other sizes make room.
+      for (const [size, list] of free) {
+        if (size === cap) continue;
+        idleBytes -= size * list.length;
+        free.delete(size);
+      }
+      if (idleBytes + cap > POOL_IDLE_MAX) continue;
     }
-    if (idleBytes + whole.byteLength > POOL_IDLE_MAX) continue;
-    idleBytes += whole.byteLength;
-    (free[cls] ??= []).push(whole);
+    idleBytes += cap;
+    let list = free.get(cap);
+    if (list === undefined) free.set(cap, list = []);
+    list.push(whole);
   }
 }

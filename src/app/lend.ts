@@ -10,7 +10,7 @@
 // 0.42-0.86 µs with transfer() on Node 22-26 (a loop of 2M rounds of
 // new ArrayBuffer, set and detach). structuredClone's transfer
 // where it is missing costs ~0.9 µs (Node 20).
-const transfer = (ArrayBuffer.prototype as { transfer?: (length: number) => ArrayBuffer }).transfer;
+const transfer = (ArrayBuffer.prototype as { transfer?: (length?: number) => ArrayBuffer }).transfer;
 
 /**
  * Fresh bytes that own their whole ArrayBuffer, for the decoder to copy lent
@@ -21,7 +21,49 @@ const transfer = (ArrayBuffer.prototype as { transfer?: (length: number) => Arra
  * before (bench/profile.mjs echo-32 app).
  */
 export function ownedBytes(n: number): Uint8Array {
+  if (n >= REUSE_MIN && idleBytes > 0) {
+    const list = idle.get(n);
+    if (list !== undefined && list.length > 0) {
+      idleBytes -= n;
+      reuseStats.reused++;
+      return new Uint8Array(list.pop()!);
+    }
+  }
   return n >= LARGE_MIN && largeBytes !== null ? largeBytes(n) : new Uint8Array(new ArrayBuffer(n));
+}
+
+// Large lent messages are detached by moving their bytes to a new ArrayBuffer
+// (transfer() without a length moves, never copies), kept for the next message
+// of the same size: the lender's views are detached all the same, and a fresh
+// 1 MiB buffer costs an mmap and a page fault per 4 KiB on first touch. Sizes
+// repeat in most applications (and in the bench's echoes).
+const REUSE_MIN = 64 * 1024;
+const IDLE_MAX = 8 * 1024 * 1024;
+const idle = new Map<number, ArrayBuffer[]>();
+let idleBytes = 0;
+/** @internal Counts for tests: large message buffers used again after their lending. */
+export const reuseStats = { kept: 0, reused: 0 };
+
+// Moves `ab`'s bytes to a buffer kept for reuse (detaching `ab`); false when it is not kept.
+function keep(ab: ArrayBuffer): boolean {
+  const n = ab.byteLength;
+  if (n < REUSE_MIN || transfer === undefined) return false;
+  if (idleBytes + n > IDLE_MAX) {
+    // The sizes lent lately win: the others make room.
+    for (const [size, list] of idle) {
+      if (size === n) continue;
+      idleBytes -= size * list.length;
+      idle.delete(size);
+    }
+    if (idleBytes + n > IDLE_MAX) return false;
+  }
+  const kept = transfer.call(ab);
+  let list = idle.get(n);
+  if (list === undefined) idle.set(n, list = []);
+  list.push(kept);
+  idleBytes += n;
+  reuseStats.kept++;
+  return true;
 }
 
 // Large messages: the platform may give bytes it does not zero first (Node's
@@ -37,6 +79,7 @@ export function useLargeAllocator(alloc: (n: number) => Uint8Array): void { larg
 
 /** Detaches `ab` (a no-op if it is detached already). */
 export function detach(ab: ArrayBuffer): void {
+  if (ab.byteLength >= REUSE_MIN && keep(ab)) return;
   try {
     if (transfer !== undefined) transfer.call(ab, 0);
     else structuredClone(ab, { transfer: [ab] });
