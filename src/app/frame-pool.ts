@@ -6,6 +6,7 @@
 // echo-1m app, Node 24). The copy stays: send() copies, as uWS.js does, so
 // the application may change its bytes once send() returns. No Node imports.
 import { ownedBytes } from './lend.js';
+import { IdlePool } from './idle-pool.js';
 
 // Idle buffers kept, at most (past this they go to the GC): the echo 1 MiB bench
 // has 4 connections x 2 messages in flight, eight 1.06 MiB buffers.
@@ -14,12 +15,11 @@ const POOL_IDLE_MAX = 12 * 1024 * 1024;
 const POOLED_MAX = 16 * 1024 * 1024;
 
 /** Free buffers by capacity (a multiple of GRAIN). */
-const free = new Map<number, Uint8Array[]>();
+const free = new IdlePool<Uint8Array>(POOL_IDLE_MAX);
 // Capacities are rounded up to 64 KiB: a frame of a size sent before finds its buffer (powers
 // of two made a 1 MiB message's frame a 2 MiB buffer, four of which filled the idle limit
 // while the echo 1 MiB bench keeps eight in flight).
 const GRAIN = 64 * 1024;
-let idleBytes = 0;
 /** Pooled buffers taken and not given back. Weak: a frame dropped on a path that never releases is only garbage. */
 const out = new WeakSet<object>();
 let outCount = 0;
@@ -31,10 +31,9 @@ export const framePoolStats = { taken: 0, reused: 0 };
 export function takeFrame(n: number): Uint8Array {
   if (n > POOLED_MAX) return ownedBytes(n);
   const cap = Math.ceil(n / GRAIN) * GRAIN;
-  const list = free.get(cap);
-  let buf = list !== undefined ? list.pop() : undefined;
+  let buf = free.take(cap);
   framePoolStats.taken++;
-  if (buf !== undefined) { idleBytes -= cap; framePoolStats.reused++; }
+  if (buf !== undefined) framePoolStats.reused++;
   else buf = ownedBytes(cap);
   out.add(buf.buffer);
   outCount++;
@@ -47,19 +46,7 @@ export function release(chunks: readonly (Uint8Array | string)[]): void {
   for (const c of chunks) {
     if (typeof c === 'string' || !out.delete(c.buffer)) continue;
     outCount--;
-    const whole = new Uint8Array(c.buffer), cap = whole.byteLength;
-    if (idleBytes + cap > POOL_IDLE_MAX) {
-      // The sizes sent lately win: idle buffers of other sizes make room.
-      for (const [size, list] of free) {
-        if (size === cap) continue;
-        idleBytes -= size * list.length;
-        free.delete(size);
-      }
-      if (idleBytes + cap > POOL_IDLE_MAX) continue;
-    }
-    idleBytes += cap;
-    let list = free.get(cap);
-    if (list === undefined) free.set(cap, list = []);
-    list.push(whole);
+    const cap = c.buffer.byteLength;
+    if (free.room(cap)) free.add(cap, new Uint8Array(c.buffer));
   }
 }

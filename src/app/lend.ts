@@ -2,6 +2,7 @@
 // (uWS.js neuters its own the same way), so a reference kept past the handler
 // reads as empty and a new view of it throws, instead of showing later bytes.
 // No Node imports.
+import { IdlePool } from './idle-pool.js';
 
 // ArrayBuffer.prototype.transfer (Node >= 21, Deno, Bun) detaches without a
 // copy. To length 0 it frees the bytes at once and makes an empty buffer, where
@@ -21,13 +22,9 @@ const transfer = (ArrayBuffer.prototype as { transfer?: (length?: number) => Arr
  * before (bench/profile.mjs echo-32 app).
  */
 export function ownedBytes(n: number): Uint8Array {
-  if (n >= REUSE_MIN && idleBytes > 0) {
-    const list = idle.get(n);
-    if (list !== undefined && list.length > 0) {
-      idleBytes -= n;
-      reuseStats.reused++;
-      return new Uint8Array(list.pop()!);
-    }
+  if (n >= REUSE_MIN && idle.idleBytes > 0) {
+    const ab = idle.take(n);
+    if (ab !== undefined) { reuseStats.reused++; return new Uint8Array(ab); }
   }
   return n >= LARGE_MIN && largeBytes !== null ? largeBytes(n) : new Uint8Array(new ArrayBuffer(n));
 }
@@ -38,30 +35,15 @@ export function ownedBytes(n: number): Uint8Array {
 // 1 MiB buffer costs an mmap and a page fault per 4 KiB on first touch. Sizes
 // repeat in most applications (and in the bench's echoes).
 const REUSE_MIN = 64 * 1024;
-const IDLE_MAX = 8 * 1024 * 1024;
-const idle = new Map<number, ArrayBuffer[]>();
-let idleBytes = 0;
+const idle = new IdlePool<ArrayBuffer>(8 * 1024 * 1024);
 /** @internal Counts for tests: large message buffers used again after their lending. */
 export const reuseStats = { kept: 0, reused: 0 };
 
 // Moves `ab`'s bytes to a buffer kept for reuse (detaching `ab`); false when it is not kept.
 function keep(ab: ArrayBuffer): boolean {
   const n = ab.byteLength;
-  if (n < REUSE_MIN || transfer === undefined) return false;
-  if (idleBytes + n > IDLE_MAX) {
-    // The sizes lent lately win: the others make room.
-    for (const [size, list] of idle) {
-      if (size === n) continue;
-      idleBytes -= size * list.length;
-      idle.delete(size);
-    }
-    if (idleBytes + n > IDLE_MAX) return false;
-  }
-  const kept = transfer.call(ab);
-  let list = idle.get(n);
-  if (list === undefined) idle.set(n, list = []);
-  list.push(kept);
-  idleBytes += n;
+  if (n < REUSE_MIN || transfer === undefined || !idle.room(n)) return false;
+  idle.add(n, transfer.call(ab));
   reuseStats.kept++;
   return true;
 }
