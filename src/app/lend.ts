@@ -39,10 +39,10 @@ const idle = new IdlePool<ArrayBuffer>(8 * 1024 * 1024);
 /** @internal Counts for tests: large message buffers used again after their lending. */
 export const reuseStats = { kept: 0, reused: 0 };
 
-// Moves `ab`'s bytes to a buffer kept for reuse (detaching `ab`); false when it is not kept.
+// Moves `ab`'s bytes (REUSE_MIN or more) to a buffer kept for reuse, detaching `ab`; false when it is not kept.
 function keep(ab: ArrayBuffer): boolean {
   const n = ab.byteLength;
-  if (n < REUSE_MIN || transfer === undefined || !idle.room(n)) return false;
+  if (transfer === undefined || !idle.room(n)) return false;
   idle.add(n, transfer.call(ab));
   reuseStats.kept++;
   return true;

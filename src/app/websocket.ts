@@ -81,12 +81,12 @@ export interface Route {
 /** Idle timeouts are swept four times per timeout: a silent socket is pinged after 2 ticks and closed after 5 (1x-1.25x the timeout). */
 export const IDLE_TICKS_PER_TIMEOUT = 4;
 
-/** A server frame (unmasked): header and payload in one array. */
-export function frameOf(opcode: number, payload: Uint8Array, rsv1: boolean): Uint8Array {
+/** A server frame (unmasked): header and payload in one array from `alloc`. */
+export function frameOf(opcode: number, payload: Uint8Array, rsv1: boolean, alloc: (n: number) => Uint8Array = ownedBytes): Uint8Array {
   const n = payload.byteLength, h = headerLength(n, false);
   // Not zeroed first where the platform can (lend.ts): every byte is written here. Zeroing was
   // half of this function's 35% of the App's samples at echo 1 MiB (bench/profile.mjs, Node 24).
-  const frame = ownedBytes(h + n);
+  const frame = alloc(h + n);
   writeHeader(frame, 0, opcode, n, true, rsv1, -1);
   frame.set(payload, h);
   return frame;
@@ -302,12 +302,8 @@ export class WebSocket implements WireOwner, Subscriber, BudgetMember {
     const n = payload.byteLength, h = headerLength(n, false), wire = this._wire;
     const offset = wire.reserve(h + n);
     if (offset < 0) {
-      if (!wire.reusesFrames) { wire.write(frameOf(opcode, payload, rsv1)); return; }
-      // Past the cork buffer: a buffer used again once its write is done (frame-pool.ts).
-      const frame = takeFrame(h + n);
-      writeHeader(frame, 0, opcode, n, true, rsv1, -1);
-      frame.set(payload, h);
-      wire.write(frame);
+      // Past the cork buffer: where the carrier says when it is done with it, a buffer used again (frame-pool.ts).
+      wire.write(frameOf(opcode, payload, rsv1, wire.reusesFrames ? takeFrame : ownedBytes));
       return;
     }
     // Straight into the turn's cork buffer (wire.ts): no array per frame.
